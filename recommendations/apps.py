@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class RecommendationsConfig(AppConfig):
+    name = "recommendations"
+    verbose_name = "Recommendations"
+
+    def ready(self) -> None:
+        from recommendations import signals  # noqa: F401

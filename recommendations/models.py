@@ -1,0 +1,68 @@
+"""Image embeddings of products, stored in PostgreSQL with pgvector."""
+
+from django.contrib.postgres.indexes import OpClass
+from django.db import models
+from django.db.models.functions import Cast
+from django.utils.translation import gettext_lazy as _
+from pgvector.django import HalfVectorField, HnswIndex, VectorField
+
+from shop.models import BaseModel, Product
+
+# Model name → vector dimensions. Code constants because the indexes below bake them in.
+EMBEDDING_DIMENSIONS = {"efficientnet_lite0": 1280, "resnet50": 2048}
+
+
+def halfvec_expression(model_name: str) -> Cast:
+    """The indexed expression for a model's vectors; queries must use the same one."""
+    return Cast("vector", HalfVectorField(dimensions=EMBEDDING_DIMENSIONS[model_name]))
+
+
+def _hnsw_index(model_name: str, short: str) -> HnswIndex:
+    # halfvec: HNSW takes `vector` only up to 2,000 dimensions. Partial per model so that
+    # each index holds vectors of one dimension and queries compare one model only.
+    return HnswIndex(
+        OpClass(halfvec_expression(model_name), name="halfvec_cosine_ops"),
+        name=f"embedding_{short}_hnsw",
+        m=16,
+        ef_construction=64,
+        condition=models.Q(model_name=model_name),
+    )
+
+
+class ProductEmbedding(BaseModel):
+    """One product's image vector for one model, with the state of its computation."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        READY = "ready", _("ready")
+        FAILED = "failed", _("failed")
+
+    product = models.ForeignKey(Product, models.CASCADE, related_name="embeddings", verbose_name=_("product"))
+    model_name = models.CharField(_("model"), max_length=40)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(_("error"), blank=True)
+    # The product image this row is about (its SHA-256); a different image means re-embed.
+    source_sha256 = models.CharField(_("source image SHA-256"), max_length=64, blank=True)
+    vector = VectorField(_("vector"), null=True, blank=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    queued_at = models.DateTimeField(_("queued at"), null=True, blank=True)
+    computed_at = models.DateTimeField(_("computed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("product embedding")
+        verbose_name_plural = _("product embeddings")
+        constraints = [
+            models.UniqueConstraint(fields=["product", "model_name"], name="embedding_one_per_model"),
+            models.CheckConstraint(
+                condition=~models.Q(status="ready") | models.Q(vector__isnull=False),
+                name="embedding_ready_has_vector",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["model_name", "status"], name="embedding_model_status"),
+            _hnsw_index("efficientnet_lite0", "lite0"),
+            _hnsw_index("resnet50", "resnet50"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} / {self.model_name}: {self.status}"

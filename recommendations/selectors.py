@@ -1,0 +1,102 @@
+"""Reads: "similar to product X" and "similar to this image", as pgvector SQL.
+
+The storefront and the API call these; nothing else touches vectors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import OuterRef, QuerySet, Subquery
+from pgvector import HalfVector
+from PIL import Image
+
+from recommendations.models import EMBEDDING_DIMENSIONS, ProductEmbedding
+from recommendations.services import active_model_name, image_embed
+from shop.models import Product
+
+
+@dataclass(frozen=True)
+class SimilarProduct:
+    product: Product
+    score: float  # cosine similarity, 1 = same direction
+
+
+# The ORDER BY expression matches the partial HNSW index on (vector::halfvec(D)) for the
+# model, with the cosine operator matching its halfvec_cosine_ops operator class.
+SIMILAR_TO_PRODUCT_SQL = """
+SELECT e.product_id, 1 - (e.vector::halfvec({dims}) <=> %(query)s::halfvec({dims})) AS score
+FROM recommendations_productembedding e
+JOIN shop_product p ON p.id = e.product_id AND p.is_active
+WHERE e.model_name = %(model)s AND e.product_id <> %(exclude)s
+ORDER BY e.vector::halfvec({dims}) <=> %(query)s::halfvec({dims})
+LIMIT %(k)s
+"""
+
+
+def _nearest(vector: np.ndarray | HalfVector, *, k: int, exclude_id: int = 0) -> list[tuple[int, float]]:
+    model = active_model_name()
+    dims = EMBEDDING_DIMENSIONS[model]
+    query = vector if isinstance(vector, HalfVector) else HalfVector(np.asarray(vector, dtype=np.float32))
+    with transaction.atomic(), connection.cursor() as cursor:
+        # SET LOCAL: the search settings last for this transaction only.
+        cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(settings.HNSW_EF_SEARCH, k)])
+        # Filters (inactive products, the product itself) apply after the index scan;
+        # an iterative scan keeps going until k rows pass them.
+        cursor.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+        cursor.execute(
+            SIMILAR_TO_PRODUCT_SQL.format(dims=dims),
+            {"query": query.to_text(), "model": model, "exclude": exclude_id, "k": k},
+        )
+        return [(row[0], float(row[1])) for row in cursor.fetchall()]
+
+
+def _with_products(ranked: list[tuple[int, float]]) -> list[SimilarProduct]:
+    products = Product.objects.select_related("category").in_bulk([pk for pk, _ in ranked])
+    return [SimilarProduct(products[pk], score) for pk, score in ranked if pk in products]
+
+
+def product_vector(*, product: Product) -> HalfVector | None:
+    """The product's stored vector for the active model, or None while it is not ready."""
+    vector = (
+        ProductEmbedding.objects.filter(
+            product=product, model_name=active_model_name(), status=ProductEmbedding.Status.READY
+        )
+        .values_list("vector", flat=True)
+        .first()
+    )
+    return None if vector is None else HalfVector(vector)
+
+
+def product_similar_list(*, product: Product, k: int | None = None) -> list[SimilarProduct]:
+    """The k products whose images are nearest to this product's image (never itself).
+
+    Empty while the product's own embedding is not ready.
+    """
+    k = k or settings.SIMILAR_ITEMS_COUNT
+    vector = product_vector(product=product)
+    if vector is None:
+        return []
+    return _with_products(_nearest(vector, k=k, exclude_id=product.pk))
+
+
+def image_similar_list(*, image: Image.Image, k: int | None = None) -> list[SimilarProduct]:
+    """The k products whose images are nearest to an uploaded photo."""
+    k = k or settings.SIMILAR_ITEMS_COUNT
+    return _with_products(_nearest(image_embed(image=image), k=k))
+
+
+def product_embedding_status(*, product: Product) -> ProductEmbedding | None:
+    return ProductEmbedding.objects.filter(product=product, model_name=active_model_name()).first()
+
+
+def products_with_embedding_status(queryset: QuerySet[Product]) -> QuerySet[Product]:
+    """Annotate products with `embedding_status` and `embedding_error` for the active model."""
+    embedding = ProductEmbedding.objects.filter(product=OuterRef("pk"), model_name=active_model_name())
+    return queryset.annotate(
+        embedding_status=Subquery(embedding.values("status")[:1]),
+        embedding_error=Subquery(embedding.values("error")[:1]),
+    )

@@ -1,0 +1,231 @@
+"""Writes: scheduling and computing product embeddings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import timedelta
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, OuterRef, Q, Subquery
+from django.utils import timezone
+from PIL import Image
+
+from recommendations.models import EMBEDDING_DIMENSIONS, ProductEmbedding
+from shop.images import ImageError, load_image
+from shop.models import Product
+
+logger = logging.getLogger(__name__)
+
+# While set, scheduled product ids are collected here and enqueued in batches at the end.
+_deferred_ids: ContextVar[list[int] | None] = ContextVar("deferred_embedding_ids", default=None)
+
+
+def active_model_name() -> str:
+    name = settings.EMBEDDING_MODEL
+    if name not in EMBEDDING_DIMENSIONS:
+        raise ValueError(f"EMBEDDING_MODEL={name!r} is not one of {sorted(EMBEDDING_DIMENSIONS)}")
+    return name
+
+
+def get_active_embedder():
+    """The active model's embedder, built once per process on first use."""
+    from recommendations.embeddings import get_embedder
+
+    return get_embedder(active_model_name(), resnet50_weights=settings.RESNET50_WEIGHTS)
+
+
+def image_embed(*, image: Image.Image) -> np.ndarray:
+    """The active model's L2-normalised vector for one decoded image."""
+    return get_active_embedder().embed([image])[0]
+
+
+@contextmanager
+def embeddings_deferred(*, enqueue: bool = True) -> Iterator[list[int]]:
+    """Collect the product ids scheduled inside the block; enqueue them in batches after.
+
+    Bulk imports use it so that the worker embeds batches, not one image per task.
+    With enqueue=False the caller computes them itself. Nested blocks share the outer list.
+    """
+    outer = _deferred_ids.get()
+    if outer is not None:
+        yield outer
+        return
+    collected: list[int] = []
+    token = _deferred_ids.set(collected)
+    try:
+        yield collected
+    finally:
+        _deferred_ids.reset(token)
+    if enqueue:
+        embeddings_enqueue(product_ids=collected)
+
+
+def product_embedding_schedule(
+    *, product: Product, model_name: str | None = None, force: bool = False
+) -> ProductEmbedding | None:
+    """Mark the product's embedding pending and enqueue it if its image is new or changed."""
+    model_name = model_name or active_model_name()
+    if not product.image:
+        ProductEmbedding.objects.filter(product=product).delete()
+        return None
+    embedding, created = ProductEmbedding.objects.get_or_create(
+        product=product,
+        model_name=model_name,
+        defaults={"source_sha256": product.image_sha256, "queued_at": timezone.now()},
+    )
+    unchanged = embedding.source_sha256 == product.image_sha256
+    if not created and unchanged and not force:
+        return embedding
+    if not created:
+        embedding.status = ProductEmbedding.Status.PENDING
+        embedding.error = ""
+        embedding.vector = None
+        embedding.source_sha256 = product.image_sha256
+        embedding.queued_at = timezone.now()
+        embedding.save(update_fields=["status", "error", "vector", "source_sha256", "queued_at", "updated_at"])
+    deferred = _deferred_ids.get()
+    if deferred is not None:
+        deferred.append(product.pk)
+    else:
+        embeddings_enqueue(product_ids=[product.pk])
+    return embedding
+
+
+def embeddings_enqueue(*, product_ids: Iterable[int], batch_size: int | None = None) -> None:
+    """Send compute tasks once the current transaction commits, in batches."""
+    ids = list(dict.fromkeys(product_ids))
+    batch_size = batch_size or settings.EMBEDDING_BATCH_SIZE
+    for start in range(0, len(ids), batch_size):
+        batch = ids[start : start + batch_size]
+        transaction.on_commit(lambda batch=batch: _send_compute_task(batch))
+
+
+def _send_compute_task(product_ids: list[int]) -> None:
+    from recommendations.tasks import product_embeddings_compute_task
+
+    try:
+        product_embeddings_compute_task.delay(product_ids)
+    except Exception as exc:  # broker down: the row stays pending and the sweep re-sends it
+        logger.warning("Could not enqueue embeddings for %s products: %s", len(product_ids), exc)
+
+
+def product_embeddings_compute(*, product_ids: Iterable[int], model_name: str | None = None) -> dict[str, int]:
+    """Compute and store the embeddings of these products. Safe to run twice.
+
+    A bad image marks its row failed with the reason; other rows still get their vector.
+    Returns counts of "ready", "failed" and "skipped" rows.
+    """
+    model_name = model_name or active_model_name()
+    counts = {"ready": 0, "failed": 0, "skipped": 0}
+    rows = list(
+        ProductEmbedding.objects.filter(product_id__in=list(product_ids), model_name=model_name)
+        .select_related("product")
+        .order_by("product_id")
+    )
+    todo: list[tuple[ProductEmbedding, Image.Image]] = []
+    for row in rows:
+        product = row.product
+        if not product.image or row.source_sha256 != product.image_sha256:
+            counts["skipped"] += 1  # image changed or removed since: a newer task handles it
+            continue
+        if row.status == ProductEmbedding.Status.READY:
+            counts["skipped"] += 1
+            continue
+        try:
+            with product.image.open("rb") as file:
+                todo.append((row, load_image(file.read())))
+        except FileNotFoundError:
+            _mark_failed(row, "The image file is missing from storage.")
+            counts["failed"] += 1
+        except ImageError as exc:
+            _mark_failed(row, str(exc))
+            counts["failed"] += 1
+    if todo:
+        embedder = get_embedder_for(model_name)
+        vectors = embedder.embed([image for _, image in todo], batch_size=settings.EMBEDDING_BATCH_SIZE)
+        now = timezone.now()
+        for (row, _), vector in zip(todo, vectors, strict=True):
+            # Only write if the image is still the one embedded (it may have changed meanwhile).
+            updated = ProductEmbedding.objects.filter(pk=row.pk, source_sha256=row.source_sha256).update(
+                status=ProductEmbedding.Status.READY,
+                vector=vector.astype(np.float32),
+                error="",
+                computed_at=now,
+                attempts=F("attempts") + 1,
+                updated_at=now,
+            )
+            counts["ready" if updated else "skipped"] += 1
+    return counts
+
+
+def get_embedder_for(model_name: str):
+    if model_name == active_model_name():
+        return get_active_embedder()
+    from recommendations.embeddings import get_embedder
+
+    return get_embedder(model_name, resnet50_weights=settings.RESNET50_WEIGHTS)
+
+
+def _mark_failed(row: ProductEmbedding, reason: str) -> None:
+    ProductEmbedding.objects.filter(pk=row.pk, source_sha256=row.source_sha256).update(
+        status=ProductEmbedding.Status.FAILED,
+        error=reason,
+        vector=None,
+        attempts=F("attempts") + 1,
+        updated_at=timezone.now(),
+    )
+
+
+def product_embeddings_fail(*, product_ids: Iterable[int], reason: str, model_name: str | None = None) -> None:
+    """Record a failure that retries could not fix, so the admin shows why."""
+    ProductEmbedding.objects.filter(
+        product_id__in=list(product_ids),
+        model_name=model_name or active_model_name(),
+        status=ProductEmbedding.Status.PENDING,
+    ).update(status=ProductEmbedding.Status.FAILED, error=reason[:2000], updated_at=timezone.now())
+
+
+def embeddings_recompute(*, product_ids: Iterable[int]) -> int:
+    """Force a fresh embedding of these products (admin action, command)."""
+    count = 0
+    with embeddings_deferred():
+        for product in Product.objects.filter(pk__in=list(product_ids)):
+            if product_embedding_schedule(product=product, force=True) is not None:
+                count += 1
+    return count
+
+
+def embeddings_sweep(*, model_name: str | None = None, stuck_after: timedelta | None = None) -> int:
+    """Enqueue every product whose active-model embedding is missing, outdated or stuck.
+
+    This is what makes a save during a broker outage safe: the row stays pending and the
+    periodic sweep (and `embed_products --missing`) sends it again.
+    """
+    model_name = model_name or active_model_name()
+    stuck_after = stuck_after or timedelta(seconds=settings.EMBEDDING_STUCK_SECONDS)
+    embedding = ProductEmbedding.objects.filter(product=OuterRef("pk"), model_name=model_name)
+    products = Product.objects.exclude(image="").annotate(
+        embedding_sha=Subquery(embedding.values("source_sha256")[:1]),
+        embedding_status=Subquery(embedding.values("status")[:1]),
+        embedding_queued=Subquery(embedding.values("queued_at")[:1]),
+    )
+    stale = products.filter(
+        Q(embedding_sha__isnull=True)
+        | ~Q(embedding_sha=F("image_sha256"))
+        | Q(embedding_status=ProductEmbedding.Status.PENDING, embedding_queued__lt=timezone.now() - stuck_after)
+        | Q(embedding_status=ProductEmbedding.Status.PENDING, embedding_queued__isnull=True)
+    )
+    count = 0
+    with embeddings_deferred():
+        for product in stale.iterator():
+            force = product.embedding_status == ProductEmbedding.Status.PENDING
+            product_embedding_schedule(product=product, model_name=model_name, force=force)
+            count += 1
+    if count:
+        logger.info("Embedding sweep enqueued %s products for %s", count, model_name)
+    return count

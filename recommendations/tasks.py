@@ -1,0 +1,48 @@
+"""Celery tasks: thin wrappers that take ids and call services."""
+
+import logging
+
+from celery import Task, shared_task
+from django.db import InterfaceError, OperationalError
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+
+
+class EmbeddingTask(Task):
+    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+        from recommendations.services import product_embeddings_fail
+
+        product_ids = kwargs.get("product_ids") or (args[0] if args else [])
+        logger.error("Embedding task %s failed for %s products: %r", task_id, len(product_ids), exc)
+        try:
+            product_embeddings_fail(product_ids=product_ids, reason=f"Embedding failed: {exc}")
+        except Exception:  # the database itself may be what failed
+            logger.exception("Could not record the embedding failure")
+
+
+@shared_task(
+    base=EmbeddingTask,
+    acks_late=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=6,
+)
+def product_embeddings_compute_task(product_ids: list[int]) -> dict[str, int]:
+    """Embed these products' images with the active model and store the vectors."""
+    from recommendations.services import product_embeddings_compute
+
+    counts = product_embeddings_compute(product_ids=product_ids)
+    logger.info("Embedded %s products: %s", len(product_ids), counts)
+    return counts
+
+
+@shared_task(acks_late=True)
+def embeddings_sweep_task() -> int:
+    """Periodic: re-enqueue embeddings that are missing, outdated or stuck."""
+    from recommendations.services import embeddings_sweep
+
+    return embeddings_sweep()

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class ShopConfig(AppConfig):
+    name = "shop"
+    verbose_name = "Shop"
+
+    def ready(self) -> None:
+        from django.conf import settings
+        from PIL import Image
+
+        # Also guards Django's own ImageField checks against decompression bombs.
+        Image.MAX_IMAGE_PIXELS = settings.IMAGE_MAX_PIXELS

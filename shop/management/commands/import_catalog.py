@@ -1,0 +1,54 @@
+"""python manage.py import_catalog PATH: import a Kaggle-layout catalogue folder."""
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from shop.catalog_files import CatalogError
+from shop.services import catalog_import
+
+
+class Command(BaseCommand):
+    help = (
+        "Import or update products from a folder with styles.csv, images/<id>.jpg and optional "
+        "styles/<id>.json. Bad rows are skipped and reported; embeddings are queued for the worker."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("path", type=Path, help="catalogue folder (Kaggle 'Fashion Product Images' layout)")
+        parser.add_argument("--limit", type=int, default=None, help="import only the first N rows")
+        parser.add_argument("--show", type=int, default=20, help="how many skipped rows to list (default 20)")
+        parser.add_argument("--report", type=Path, default=None, help="write every skipped row to this CSV file")
+
+    def handle(self, *args, path: Path, limit: int | None, show: int, report: Path | None, **options) -> None:
+        bar = tqdm(unit="product", desc="Importing", disable=options["verbosity"] == 0)
+        try:
+            result = catalog_import(
+                root=path,
+                limit=limit,
+                on_total=lambda total: bar.reset(total=total),
+                on_row=lambda: bar.update(1),
+            )
+        except CatalogError as exc:
+            raise CommandError(str(exc)) from None
+        finally:
+            bar.close()
+        for title, problems in (("Skipped", result.skipped), ("Imported with notes", result.notes)):
+            if problems:
+                self.stdout.write(f"{title} ({len(problems)}):")
+                for problem in problems[:show]:
+                    self.stdout.write(f"  line {problem.line} id {problem.sku or '?'}: {problem.reason}")
+                if len(problems) > show:
+                    self.stdout.write(f"  ... and {len(problems) - show} more")
+        if report:
+            import csv
+
+            with report.open("w", newline="") as file:
+                writer = csv.writer(file)
+                writer.writerow(["line", "id", "outcome", "reason"])
+                for outcome, problems in (("skipped", result.skipped), ("note", result.notes)):
+                    writer.writerows([p.line, p.sku, outcome, p.reason] for p in problems)
+            self.stdout.write(f"Report written to {report}")
+        self.stdout.write(self.style.SUCCESS(f"Import finished: {result.summary()}."))
+        self.stdout.write("Embeddings for new and changed images are queued for the Celery worker.")

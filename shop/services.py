@@ -1,0 +1,148 @@
+"""Writes on the catalogue: categories and the bulk import."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+
+from shop.catalog_files import CatalogError, RowProblem, StyleExtras, StyleRow, read_style_extras, read_styles
+from shop.images import ImageError, load_image
+from shop.models import Category, Product
+
+IMPORT_CHUNK = 200
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: list[RowProblem] = field(default_factory=list)
+    notes: list[RowProblem] = field(default_factory=list)  # imported, with a repair or warning
+
+    @property
+    def imported(self) -> int:
+        return self.created + self.updated + self.unchanged
+
+    def summary(self) -> str:
+        return (
+            f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{len(self.skipped)} skipped, {len(self.notes)} imported with notes"
+        )
+
+
+def category_get_or_create(*, master: str, sub: str, article: str) -> Category | None:
+    """The articleType node of the tree master → sub → article, created as needed."""
+    if not article:
+        return None
+    parent = None
+    for level, name in enumerate([master or "Other", sub or "Other", article]):
+        parent, _ = Category.objects.get_or_create(parent=parent, name=name[:100], defaults={"level": level})
+    return parent
+
+
+def catalog_import(
+    *,
+    root: Path,
+    limit: int | None = None,
+    on_total: Callable[[int], None] | None = None,
+    on_row: Callable[[], None] | None = None,
+) -> ImportReport:
+    """Import or update products from a Kaggle-layout folder. Safe to re-run.
+
+    Good rows are imported; each bad row is reported with its reason and skipped.
+    New or changed images are queued for embedding in batches.
+    """
+    from recommendations.services import embeddings_deferred
+
+    root = Path(root)
+    if not root.is_dir():
+        raise CatalogError(f"{root} is not a folder.")
+    rows = list(read_styles(root / "styles.csv"))
+    if limit is not None:
+        rows = rows[:limit]
+    if on_total:
+        on_total(len(rows))
+    report = ImportReport()
+    seen: dict[str, int] = {}
+    categories: dict[tuple[str, str, str], Category | None] = {}
+    for start in range(0, len(rows), IMPORT_CHUNK):
+        # One transaction per chunk: an interrupted import keeps what it finished.
+        with transaction.atomic(), embeddings_deferred():
+            for row in rows[start : start + IMPORT_CHUNK]:
+                _import_row(root, row, report, seen, categories)
+                if on_row:
+                    on_row()
+    return report
+
+
+def _import_row(root: Path, row: StyleRow | RowProblem, report: ImportReport, seen: dict, categories: dict) -> None:
+    if isinstance(row, RowProblem):
+        report.skipped.append(row)
+        return
+    if row.sku in seen:
+        report.skipped.append(RowProblem(row.line, row.sku, f"duplicate id (first on line {seen[row.sku]})"))
+        return
+    seen[row.sku] = row.line
+    image_path = root / "images" / f"{row.sku}.jpg"
+    try:
+        image_bytes = image_path.read_bytes()
+        load_image(image_bytes)
+    except FileNotFoundError:
+        report.skipped.append(RowProblem(row.line, row.sku, f"image images/{row.sku}.jpg not found"))
+        return
+    except ImageError as exc:
+        report.skipped.append(RowProblem(row.line, row.sku, f"image images/{row.sku}.jpg: {exc}"))
+        return
+    notes = list(row.notes)
+    extras = StyleExtras()
+    extras_path = root / "styles" / f"{row.sku}.json"
+    if extras_path.exists():
+        try:
+            extras = read_style_extras(extras_path)
+        except ValueError as exc:
+            notes.append(f"{exc}; price and brand left empty")
+    key = (row.master_category, row.sub_category, row.article_type)
+    if key not in categories:
+        categories[key] = category_get_or_create(master=key[0], sub=key[1], article=key[2])
+    fields = {
+        "name": row.name,
+        "category": categories[key],
+        "gender": row.gender[:20],
+        "base_colour": row.base_colour[:40],
+        "season": row.season[:20],
+        "year": row.year,
+        "usage": row.usage[:40],
+        "brand": extras.brand,
+        "description": extras.description,
+        "price": extras.price,
+        "discounted_price": extras.discounted_price,
+    }
+    product = Product.objects.filter(sku=row.sku).first()
+    image_sha = hashlib.sha256(image_bytes).hexdigest()
+    if product is None:
+        product = Product(sku=row.sku, **fields)
+        product.image.save(f"{row.sku}.jpg", ContentFile(image_bytes), save=False)
+        product.image_sha256 = image_sha
+        product.save()
+        report.created += 1
+    else:
+        changed = [name for name, value in fields.items() if getattr(product, name) != value]
+        for name in changed:
+            setattr(product, name, fields[name])
+        if product.image_sha256 != image_sha:
+            product.image.save(f"{row.sku}.jpg", ContentFile(image_bytes), save=False)
+            product.image_sha256 = image_sha
+            changed.append("image")
+        if changed:
+            product.save()
+            report.updated += 1
+        else:
+            report.unchanged += 1
+    for note in notes:
+        report.notes.append(RowProblem(row.line, row.sku, note))

@@ -1,0 +1,101 @@
+"""Similar items come from pgvector SQL over the HNSW index and match exact search."""
+
+import numpy as np
+import pytest
+from django.db import connection
+
+from recommendations.models import ProductEmbedding
+from recommendations.selectors import SIMILAR_TO_PRODUCT_SQL, product_similar_list
+from shop.models import Product
+from tests.factories import clustered_vectors, products_with_vectors
+
+pytestmark = pytest.mark.django_db
+
+COUNT = 2000
+
+
+def exact_scores(vectors: np.ndarray, index: int) -> np.ndarray:
+    """Exact cosine similarities with numpy on the same half-precision values the index holds."""
+    half = vectors.astype(np.float16).astype(np.float64)
+    half /= np.linalg.norm(half, axis=1, keepdims=True)
+    scores = half @ half[index]
+    scores[index] = -np.inf
+    return scores
+
+
+@pytest.fixture(scope="module")
+def catalogue(django_db_setup, django_db_blocker):
+    """Written once for the module (inserts into a live HNSW index are slow), removed after."""
+    with django_db_blocker.unblock():
+        vectors = clustered_vectors(COUNT, 1280, seed=7)
+        products = products_with_vectors(vectors)
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE shop_product")
+            cursor.execute("ANALYZE recommendations_productembedding")
+    yield products, vectors
+    with django_db_blocker.unblock():
+        Product.objects.filter(pk__in=[p.pk for p in products]).delete()
+
+
+def test_similar_items_equal_exact_numpy_search(catalogue):
+    """Ids and order of the SQL top 5 and top 10 equal an exact numpy computation.
+
+    Queries whose exact neighbours are tied within float32 rounding (PostgreSQL sums in
+    float32) have no single right order, so only queries with clear gaps are compared.
+    """
+    products, vectors = catalogue
+    compared = 0
+    for index in range(COUNT):
+        scores = exact_scores(vectors, index)
+        order = np.argsort(-scores, kind="stable")[:11]
+        if np.min(-np.diff(scores[order])) < 1e-5:
+            continue
+        for k in (5, 10):
+            got = [item.product.pk for item in product_similar_list(product=products[index], k=k)]
+            assert got == [products[i].pk for i in order[:k]]
+        compared += 1
+        if compared == 40:
+            break
+    assert compared == 40
+
+
+def test_scores_are_cosine_similarities_in_descending_order(catalogue):
+    products, vectors = catalogue
+    items = product_similar_list(product=products[0], k=5)
+    scores = [item.score for item in items]
+    assert scores == sorted(scores, reverse=True)
+    for item in items:
+        expected = float(vectors[0] @ vectors[products.index(item.product)])
+        assert item.score == pytest.approx(expected, abs=2e-3)
+
+
+def test_a_product_is_never_its_own_neighbour(catalogue):
+    products, _ = catalogue
+    for product in products[:20]:
+        assert product.pk not in [item.product.pk for item in product_similar_list(product=product, k=10)]
+
+
+def test_explain_uses_the_hnsw_index(catalogue):
+    products, vectors = catalogue
+    query = "[" + ",".join(f"{x:.6f}" for x in vectors[3]) + "]"
+    sql = SIMILAR_TO_PRODUCT_SQL.format(dims=1280)
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + sql, {"query": query, "model": "efficientnet_lite0", "exclude": 0, "k": 5})
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "embedding_lite0_hnsw" in plan, plan
+
+
+def test_inactive_products_and_other_models_are_left_out(catalogue):
+    products, vectors = catalogue
+    first = [item.product.pk for item in product_similar_list(product=products[0], k=5)]
+    Product.objects.filter(pk=first[0]).update(is_active=False)
+    ProductEmbedding.objects.filter(product_id=first[1]).update(model_name="resnet50", vector=None, status="pending")
+    after = [item.product.pk for item in product_similar_list(product=products[0], k=5)]
+    assert first[0] not in after and first[1] not in after
+    assert len(after) == 5
+
+
+def test_no_vector_yet_means_no_similar_items(catalogue):
+    products, _ = catalogue
+    ProductEmbedding.objects.filter(product=products[0]).update(status="pending", vector=None)
+    assert product_similar_list(product=products[0]) == []
