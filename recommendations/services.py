@@ -110,8 +110,12 @@ def _send_compute_task(product_ids: list[int]) -> None:
 
     try:
         product_embeddings_compute_task.delay(product_ids)
-    except Exception as exc:  # broker down: the row stays pending and the sweep re-sends it
+    except Exception as exc:  # broker down: the saved product must not be lost or fail
         logger.warning("Could not enqueue embeddings for %s products: %s", len(product_ids), exc)
+        # No queued_at = never sent: the next sweep sends these rows at once.
+        ProductEmbedding.objects.filter(product_id__in=product_ids, status=ProductEmbedding.Status.PENDING).update(
+            queued_at=None
+        )
 
 
 def product_embeddings_compute(*, product_ids: Iterable[int], model_name: str | None = None) -> dict[str, int]:

@@ -91,12 +91,20 @@ class Product(BaseModel):
     def __str__(self) -> str:
         return self.name
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._stored_image_name = instance.__dict__.get("image")
+        return instance
+
     def save(self, *args, **kwargs) -> None:
-        if self.image and not self.image._committed:
-            self.image_sha256 = file_sha256(self.image)
-        elif not self.image:
+        # Keep image_sha256 true to the file whichever way the image was set.
+        if not self.image:
             self.image_sha256 = ""
+        elif not self.image._committed or self.image.name != getattr(self, "_stored_image_name", None):
+            self.image_sha256 = file_sha256(self.image)
         super().save(*args, **kwargs)
+        self._stored_image_name = self.image.name
 
     def get_absolute_url(self) -> str:
         return reverse("shop:product_detail", args=[self.pk])

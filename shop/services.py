@@ -128,7 +128,6 @@ def _import_row(root: Path, row: StyleRow | RowProblem, report: ImportReport, se
     if product is None:
         product = Product(sku=row.sku, **fields)
         product.image.save(f"{row.sku}.jpg", ContentFile(image_bytes), save=False)
-        product.image_sha256 = image_sha
         product.save()
         report.created += 1
     else:
@@ -137,7 +136,6 @@ def _import_row(root: Path, row: StyleRow | RowProblem, report: ImportReport, se
             setattr(product, name, fields[name])
         if product.image_sha256 != image_sha:
             product.image.save(f"{row.sku}.jpg", ContentFile(image_bytes), save=False)
-            product.image_sha256 = image_sha
             changed.append("image")
         if changed:
             product.save()

@@ -8,23 +8,23 @@ import os
 
 import pytest
 
-_valkey = None
+valkey_server = None  # the embedded broker this run started, if any
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_load_initial_conftests(early_config, parser, args):
-    global _valkey
+    global valkey_server
     from config import embedded
 
     if "DATABASE_URL" not in os.environ:
         os.environ["DATABASE_URL"] = embedded.postgres_url()
     if "REDIS_URL" not in os.environ:
         # A private broker per test run, so a running `make demo` is never disturbed.
-        _valkey = embedded.ValkeyServer(embedded.free_port(), embedded.VAR_DIR / "valkey-test").start()
-        os.environ["REDIS_URL"] = _valkey.url
+        valkey_server = embedded.ValkeyServer(embedded.free_port(), embedded.VAR_DIR / "valkey-test").start()
+        os.environ["REDIS_URL"] = valkey_server.url
     return (yield)
 
 
 def pytest_unconfigure(config):
-    if _valkey is not None:
-        _valkey.stop()
+    if valkey_server is not None:
+        valkey_server.stop()

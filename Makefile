@@ -1,0 +1,36 @@
+# The two everyday commands: `make demo` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+
+.PHONY: demo test lint format install clean-var
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+## Run the shop on embedded PostgreSQL + Valkey with a worker, beat and web server.
+demo: install
+	PORT=$(PORT) $(PY) -m config.demo
+
+## Run the test suite against the real services (embedded unless DATABASE_URL/REDIS_URL are set).
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: install
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+## Stop a left-over embedded PostgreSQL and remove local data (database, media, broker files).
+clean-var: install
+	$(PY) -c "from config import embedded; embedded.stop_postgres()"
+	rm -rf var

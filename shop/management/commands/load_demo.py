@@ -1,0 +1,48 @@
+"""python manage.py load_demo: an admin user and a catalogue, so the shop has something to show."""
+
+import os
+import secrets
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from tqdm import tqdm
+
+from shop.demo_catalog import generate_demo_catalog
+
+
+class Command(BaseCommand):
+    help = (
+        "Create the demo admin (credentials kept in var/demo-admin.txt) and import a catalogue: "
+        "DEMO_DATASET=PATH (or --dataset) in the Kaggle layout, else a generated one."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--dataset", type=Path, default=os.environ.get("DEMO_DATASET") or None)
+        parser.add_argument("--count", type=int, default=int(os.environ.get("DEMO_PRODUCTS", "300")))
+
+    def handle(self, *args, dataset: Path | None, count: int, **options) -> None:
+        var = Path(settings.BASE_DIR) / "var"
+        var.mkdir(exist_ok=True)
+        self._ensure_admin(var / "demo-admin.txt")
+        if dataset is None:
+            dataset = var / f"demo-catalog-{count}"
+            if not (dataset / "styles.csv").exists():
+                with tqdm(total=count, unit="product", desc="Drawing demo catalogue") as bar:
+                    generate_demo_catalog(dataset, count=count, progress=bar.update)
+        call_command("import_catalog", str(dataset), show=5)
+
+    def _ensure_admin(self, credentials: Path) -> None:
+        User = get_user_model()
+        if credentials.exists() and User.objects.filter(username="admin").exists():
+            password = credentials.read_text().strip()
+        else:
+            password = secrets.token_urlsafe(12)
+            user = User.objects.filter(username="admin").first() or User(username="admin", email="admin@example.com")
+            user.is_staff = user.is_superuser = True
+            user.set_password(password)
+            user.save()
+            credentials.write_text(password + "\n")
+        self.stdout.write(self.style.SUCCESS(f"Admin user: admin / {password}"))
