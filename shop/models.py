@@ -91,12 +91,6 @@ class Product(BaseModel):
     def __str__(self) -> str:
         return self.name
 
-    @classmethod
-    def from_db(cls, db, field_names, values):
-        instance = super().from_db(db, field_names, values)
-        instance._stored_image_name = instance.__dict__.get("image")
-        return instance
-
     def save(self, *args, **kwargs) -> None:
         # Keep image_sha256 true to the file whichever way the image was set.
         if not self.image:
@@ -108,6 +102,12 @@ class Product(BaseModel):
 
     def get_absolute_url(self) -> str:
         return reverse("shop:product_detail", args=[self.pk])
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._stored_image_name = instance.__dict__.get("image")
+        return instance
 
     @property
     def article_type(self) -> Category | None:
