@@ -6,10 +6,8 @@ from django.db.models.functions import Cast
 from django.utils.translation import gettext_lazy as _
 from pgvector.django import HalfVectorField, HnswIndex, VectorField
 
+from recommendations.embeddings import MODEL_DIMENSIONS as EMBEDDING_DIMENSIONS
 from shop.models import BaseModel, Product
-
-# Model name → vector dimensions. Code constants because the indexes below bake them in.
-EMBEDDING_DIMENSIONS = {"efficientnet_lite0": 1280, "resnet50": 2048}
 
 
 def halfvec_expression(model_name: str) -> Cast:

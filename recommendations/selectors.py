@@ -37,20 +37,24 @@ LIMIT %(k)s
 """
 
 
-def _nearest(vector: np.ndarray | HalfVector, *, k: int, exclude_id: int = 0) -> list[tuple[int, float]]:
+def _nearest(
+    vector: np.ndarray | HalfVector, *, k: int, exclude_id: int = 0, explain: bool = False
+) -> list[tuple[int, float]] | str:
     model = active_model_name()
     dims = EMBEDDING_DIMENSIONS[model]
     query = vector if isinstance(vector, HalfVector) else HalfVector(np.asarray(vector, dtype=np.float32))
+    params = {"query": query.to_text(), "model": model, "exclude": exclude_id, "k": k}
     with transaction.atomic(), connection.cursor() as cursor:
         # SET LOCAL: the search settings last for this transaction only.
         cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(settings.HNSW_EF_SEARCH, k)])
         # Filters (inactive products, the product itself) apply after the index scan;
         # an iterative scan keeps going until k rows pass them.
         cursor.execute("SET LOCAL hnsw.iterative_scan = strict_order")
-        cursor.execute(
-            SIMILAR_TO_PRODUCT_SQL.format(dims=dims),
-            {"query": query.to_text(), "model": model, "exclude": exclude_id, "k": k},
-        )
+        sql = SIMILAR_TO_PRODUCT_SQL.format(dims=dims)
+        if explain:
+            cursor.execute("EXPLAIN " + sql, params)
+            return "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute(sql, params)
         return [(row[0], float(row[1])) for row in cursor.fetchall()]
 
 
@@ -87,6 +91,14 @@ def image_similar_list(*, image: Image.Image, k: int | None = None) -> list[Simi
     """The k products whose images are nearest to an uploaded photo."""
     k = k or settings.SIMILAR_ITEMS_COUNT
     return _with_products(_nearest(image_embed(image=image), k=k))
+
+
+def product_similar_plan(*, product: Product, k: int | None = None) -> str:
+    """PostgreSQL's plan for this product's similar-items query (to check the index is used)."""
+    vector = product_vector(product=product)
+    if vector is None:
+        raise ValueError(f"product {product.pk} has no ready embedding")
+    return _nearest(vector, k=k or settings.SIMILAR_ITEMS_COUNT, exclude_id=product.pk, explain=True)
 
 
 def product_embedding_status(*, product: Product) -> ProductEmbedding | None:

@@ -211,7 +211,8 @@ def embeddings_sweep(*, model_name: str | None = None, stuck_after: timedelta | 
     periodic sweep (and `embed_products --missing`) sends it again.
     """
     model_name = model_name or active_model_name()
-    stuck_after = stuck_after or timedelta(seconds=settings.EMBEDDING_STUCK_SECONDS)
+    if stuck_after is None:
+        stuck_after = timedelta(seconds=settings.EMBEDDING_STUCK_SECONDS)
     embedding = ProductEmbedding.objects.filter(product=OuterRef("pk"), model_name=model_name)
     products = Product.objects.exclude(image="").annotate(
         embedding_sha=Subquery(embedding.values("source_sha256")[:1]),

@@ -25,6 +25,7 @@ class EmbeddingTask(Task):
 @shared_task(
     base=EmbeddingTask,
     acks_late=True,
+    ignore_result=True,  # nobody waits on it; also keeps a broker outage from blocking the sender
     autoretry_for=TRANSIENT_ERRORS,
     retry_backoff=2,
     retry_backoff_max=300,
@@ -40,7 +41,7 @@ def product_embeddings_compute_task(product_ids: list[int]) -> dict[str, int]:
     return counts
 
 
-@shared_task(acks_late=True)
+@shared_task(acks_late=True, ignore_result=True)
 def embeddings_sweep_task() -> int:
     """Periodic: re-enqueue embeddings that are missing, outdated or stuck."""
     from recommendations.services import embeddings_sweep

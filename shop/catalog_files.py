@@ -116,8 +116,12 @@ def _parse_line(number: int, line: str) -> StyleRow | RowProblem:
     if values[7]:
         try:
             year = int(float(values[7]))
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: "inf"
             notes.append(f"year {values[7]!r} is not a number and was left empty")
+        else:
+            if not 1 <= year <= 9999:  # the column is a small positive integer in the database
+                notes.append(f"year {values[7]!r} is out of range and was left empty")
+                year = None
     return StyleRow(
         line=number,
         sku=sku,
@@ -145,8 +149,8 @@ def read_style_extras(path: Path) -> StyleExtras:
         raise ValueError(f"{path.name} has no product data")
     descriptors = data.get("productDescriptors") or {}
     description = ""
-    if isinstance(descriptors, dict):
-        description = str((descriptors.get("description") or {}).get("value") or "")
+    if isinstance(descriptors, dict) and isinstance(descriptors.get("description"), dict):
+        description = str(descriptors["description"].get("value") or "")
     return StyleExtras(
         price=_money(data.get("price")),
         discounted_price=_money(data.get("discountedPrice")),
@@ -162,7 +166,8 @@ def _money(value: object) -> Decimal | None:
         amount = Decimal(str(value)).quantize(Decimal("0.01"))
     except InvalidOperation:
         return None
-    return amount if amount >= 0 else None
+    # NaN/infinity and amounts the price column (10 digits, 2 decimals) cannot hold are dropped.
+    return amount if amount.is_finite() and 0 <= amount < 10**8 else None
 
 
 def _strip_tags(text: str) -> str:

@@ -75,6 +75,9 @@ def load_image(
             raise ImageError(f"The image has too many pixels; the limit is {max_pixels:,}.") from None
         except UnidentifiedImageError:
             raise ImageError(f"The file is not an image in a supported format ({ACCEPTED_LABEL}).") from None
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            # A known format whose header is cut short or damaged (e.g. a truncated JPEG).
+            raise ImageError("The image is truncated or corrupt and cannot be decoded.") from exc
         if image.format not in ACCEPTED_FORMATS:
             raise ImageError(f"{image.format} images are not supported; use {ACCEPTED_LABEL}.")
         width, height = image.size

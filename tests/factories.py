@@ -31,13 +31,15 @@ def product_with_image(sku: str, image: Image.Image | bytes, name: str | None = 
     return product
 
 
-def clustered_vectors(count: int, dims: int, clusters: int = 300, seed: int = 0) -> np.ndarray:
+def clustered_vectors(
+    count: int, dims: int, clusters: int = 300, seed: int = 0, noise: tuple[float, float] = (0.2, 2.0)
+) -> np.ndarray:
     """Unit vectors around many centres at varied distances, closer to real image embeddings
     than uniform noise (and with fewer exact ties among a query's nearest neighbours)."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(clusters, dims))
-    noise = rng.uniform(0.2, 2.0, size=(count, 1))
-    vectors = centres[rng.integers(0, clusters, count)] + noise * rng.normal(size=(count, dims))
+    spread = rng.uniform(*noise, size=(count, 1))
+    vectors = centres[rng.integers(0, clusters, count)] + spread * rng.normal(size=(count, dims))
     vectors = np.abs(vectors)  # image features after ReLU are non-negative
     return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
 

@@ -4,6 +4,7 @@ Loaded with `-p tests.plugin` (see pyproject.toml). When DATABASE_URL / REDIS_UR
 those servers are used and nothing starts here.
 """
 
+import atexit
 import os
 
 import pytest
@@ -21,6 +22,8 @@ def pytest_load_initial_conftests(early_config, parser, args):
     if "REDIS_URL" not in os.environ:
         # A private broker per test run, so a running `make demo` is never disturbed.
         valkey_server = embedded.ValkeyServer(embedded.free_port(), embedded.VAR_DIR / "valkey-test").start()
+        # Also when pytest stops before pytest_unconfigure (e.g. a usage error).
+        atexit.register(valkey_server.stop)
         os.environ["REDIS_URL"] = valkey_server.url
     return (yield)
 

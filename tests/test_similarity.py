@@ -5,13 +5,14 @@ import pytest
 from django.db import connection
 
 from recommendations.models import ProductEmbedding
-from recommendations.selectors import SIMILAR_TO_PRODUCT_SQL, product_similar_list
+from recommendations.selectors import product_similar_list, product_similar_plan
 from shop.models import Product
 from tests.factories import clustered_vectors, products_with_vectors
 
 pytestmark = pytest.mark.django_db
 
 COUNT = 2000
+NOISE = (0.2, 0.8)
 
 
 def exact_scores(vectors: np.ndarray, index: int) -> np.ndarray:
@@ -27,7 +28,7 @@ def exact_scores(vectors: np.ndarray, index: int) -> np.ndarray:
 def catalogue(django_db_setup, django_db_blocker):
     """Written once for the module (inserts into a live HNSW index are slow), removed after."""
     with django_db_blocker.unblock():
-        vectors = clustered_vectors(COUNT, 1280, seed=7)
+        vectors = clustered_vectors(COUNT, 1280, clusters=60, seed=7, noise=NOISE)
         products = products_with_vectors(vectors)
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE shop_product")
@@ -44,6 +45,7 @@ def test_similar_items_equal_exact_numpy_search(catalogue):
     float32) have no single right order, so only queries with clear gaps are compared.
     """
     products, vectors = catalogue
+    assert "embedding_lite0_hnsw" in product_similar_plan(product=products[0], k=10)
     compared = 0
     for index in range(COUNT):
         scores = exact_scores(vectors, index)
@@ -76,13 +78,11 @@ def test_a_product_is_never_its_own_neighbour(catalogue):
 
 
 def test_explain_uses_the_hnsw_index(catalogue):
-    products, vectors = catalogue
-    query = "[" + ",".join(f"{x:.6f}" for x in vectors[3]) + "]"
-    sql = SIMILAR_TO_PRODUCT_SQL.format(dims=1280)
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN " + sql, {"query": query, "model": "efficientnet_lite0", "exclude": 0, "k": 5})
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "embedding_lite0_hnsw" in plan, plan
+    """The similar-items query, with the settings it runs with, is planned on the HNSW index."""
+    products, _ = catalogue
+    for k in (5, 10):
+        plan = product_similar_plan(product=products[3], k=k)
+        assert "Index Scan using embedding_lite0_hnsw" in plan, plan
 
 
 def test_inactive_products_and_other_models_are_left_out(catalogue):

@@ -126,8 +126,9 @@ RESNET50_WEIGHTS = env("RESNET50_WEIGHTS", default="imagenet")
 EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", default=32)
 # Pending embeddings older than this are treated as stuck and re-enqueued.
 EMBEDDING_STUCK_SECONDS = env.int("EMBEDDING_STUCK_SECONDS", default=600)
-# 200 found the exact top 10 on 2,000 clustered test vectors where 100 did not.
-HNSW_EF_SEARCH = env.int("HNSW_EF_SEARCH", default=200)
+# On the 2,946 real sample products ef_search 40-150 all gave recall@10 0.999 at 2.5-4.7 ms
+# (exact scan 31 ms). The planner stops using the index on small tables when it is large.
+HNSW_EF_SEARCH = env.int("HNSW_EF_SEARCH", default=100)
 SIMILAR_ITEMS_COUNT = 5
 SEARCH_RESULTS_MAX = 50
 

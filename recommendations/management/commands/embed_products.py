@@ -1,5 +1,7 @@
 """python manage.py embed_products: queue or compute product embeddings."""
 
+from datetime import timedelta
+
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
@@ -32,7 +34,8 @@ class Command(BaseCommand):
             if all:
                 embeddings_recompute(product_ids=Product.objects.exclude(image="").values_list("pk", flat=True))
             else:
-                embeddings_sweep()
+                # Computing here: every pending row is taken, however recently it was queued.
+                embeddings_sweep(stuck_after=timedelta(0) if now else None)
         if not now:
             self.stdout.write(self.style.SUCCESS(f"Queued {len(scheduled)} products for {model} embeddings."))
             return

