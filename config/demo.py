@@ -28,7 +28,14 @@ def _spawn(name: str, command: list[str]) -> subprocess.Popen:
     return subprocess.Popen(command, cwd=embedded.BASE_DIR, start_new_session=True)
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    # Ctrl-C, and SIGTERM from a process manager, both stop everything cleanly.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     port = int(os.environ.get("PORT", "8000"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     valkey = None
