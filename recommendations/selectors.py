@@ -27,35 +27,72 @@ class SimilarProduct:
 
 # The ORDER BY expression matches the partial HNSW index on (vector::halfvec(D)) for the
 # model, with the cosine operator matching its halfvec_cosine_ops operator class.
-SIMILAR_TO_PRODUCT_SQL = """
+# {where} narrows the candidates (same article type, ...); it may be empty.
+NEAREST_SQL = """
 SELECT e.product_id, 1 - (e.vector::halfvec({dims}) <=> %(query)s::halfvec({dims})) AS score
 FROM recommendations_productembedding e
 JOIN shop_product p ON p.id = e.product_id AND p.is_active
-WHERE e.model_name = %(model)s AND e.product_id <> %(exclude)s
+WHERE e.model_name = %(model)s AND e.product_id <> ALL(%(exclude)s){where}
 ORDER BY e.vector::halfvec({dims}) <=> %(query)s::halfvec({dims})
 LIMIT %(k)s
 """
 
+# Kept for the plan check in tests and for operators: the unfiltered query.
+SIMILAR_TO_PRODUCT_SQL = NEAREST_SQL.replace("{where}", "")
+
 
 def _nearest(
-    vector: np.ndarray | HalfVector, *, k: int, exclude_id: int = 0, explain: bool = False
+    vector: np.ndarray | HalfVector,
+    *,
+    k: int,
+    exclude_ids: list[int] | None = None,
+    where: str = "",
+    where_params: dict | None = None,
+    explain: bool = False,
 ) -> list[tuple[int, float]] | str:
     model = active_model_name()
     dims = EMBEDDING_DIMENSIONS[model]
     query = vector if isinstance(vector, HalfVector) else HalfVector(np.asarray(vector, dtype=np.float32))
-    params = {"query": query.to_text(), "model": model, "exclude": exclude_id, "k": k}
+    params = {"query": query.to_text(), "model": model, "exclude": exclude_ids or [0], "k": k, **(where_params or {})}
+    sql = NEAREST_SQL.format(dims=dims, where=where)
     with transaction.atomic(), connection.cursor() as cursor:
         # SET LOCAL: the search settings last for this transaction only.
         cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(settings.HNSW_EF_SEARCH, k)])
-        # Filters (inactive products, the product itself) apply after the index scan;
-        # an iterative scan keeps going until k rows pass them.
+        # Filters (inactive products, excluded ids, categories) apply after the index
+        # scan; an iterative scan keeps going until k rows pass them.
         cursor.execute("SET LOCAL hnsw.iterative_scan = strict_order")
-        sql = SIMILAR_TO_PRODUCT_SQL.format(dims=dims)
         if explain:
             cursor.execute("EXPLAIN " + sql, params)
             return "\n".join(row[0] for row in cursor.fetchall())
         cursor.execute(sql, params)
         return [(row[0], float(row[1])) for row in cursor.fetchall()]
+
+
+def _catalogue_tiers(product: Product) -> list[tuple[str, dict]]:
+    """Candidate filters from the narrowest to the widest; the last one has no filter.
+
+    Shoppers looking at a men's t-shirt expect other men's t-shirts first; when a tier has
+    fewer than k products the next, wider one fills the remaining places.
+    """
+    tiers: list[tuple[str, dict]] = []
+    if product.category_id:
+        if product.gender and product.gender != "Unisex":
+            tiers.append(
+                (
+                    " AND p.category_id = %(category)s AND p.gender IN (%(gender)s, 'Unisex')",
+                    {"category": product.category_id, "gender": product.gender},
+                )
+            )
+        tiers.append((" AND p.category_id = %(category)s", {"category": product.category_id}))
+        if product.category.parent_id:
+            tiers.append(
+                (
+                    " AND p.category_id IN (SELECT id FROM shop_category WHERE parent_id = %(sub)s)",
+                    {"sub": product.category.parent_id},
+                )
+            )
+    tiers.append(("", {}))
+    return tiers
 
 
 def _with_products(ranked: list[tuple[int, float]]) -> list[SimilarProduct]:
@@ -76,15 +113,33 @@ def product_vector(*, product: Product) -> HalfVector | None:
 
 
 def product_similar_list(*, product: Product, k: int | None = None) -> list[SimilarProduct]:
-    """The k products whose images are nearest to this product's image (never itself).
+    """The k products that look most like this one, from its own article type first.
 
-    Empty while the product's own embedding is not ready.
+    Membership comes from the catalogue tiers (same article type and gender, same article
+    type, same sub-category, anything); the list is in visual order (cosine similarity,
+    best first). Never the product itself; empty while its embedding is not ready.
     """
     k = k or settings.SIMILAR_ITEMS_COUNT
     vector = product_vector(product=product)
     if vector is None:
         return []
-    return _with_products(_nearest(vector, k=k, exclude_id=product.pk))
+    found: list[tuple[int, float]] = []
+    for where, params in _catalogue_tiers(product):
+        exclude = [product.pk, *(pk for pk, _ in found)]
+        found += _nearest(vector, k=k - len(found), exclude_ids=exclude, where=where, where_params=params)
+        if len(found) >= k:
+            break
+    found.sort(key=lambda item: -item[1])
+    return _with_products(found)
+
+
+def product_visually_similar_list(*, product: Product, k: int | None = None) -> list[SimilarProduct]:
+    """The k products whose images are nearest to this product's image, whatever their category."""
+    k = k or settings.SIMILAR_ITEMS_COUNT
+    vector = product_vector(product=product)
+    if vector is None:
+        return []
+    return _with_products(_nearest(vector, k=k, exclude_ids=[product.pk]))
 
 
 def image_similar_list(*, image: Image.Image, k: int | None = None) -> list[SimilarProduct]:
@@ -98,7 +153,7 @@ def product_similar_plan(*, product: Product, k: int | None = None) -> str:
     vector = product_vector(product=product)
     if vector is None:
         raise ValueError(f"product {product.pk} has no ready embedding")
-    return _nearest(vector, k=k or settings.SIMILAR_ITEMS_COUNT, exclude_id=product.pk, explain=True)
+    return _nearest(vector, k=k or settings.SIMILAR_ITEMS_COUNT, exclude_ids=[product.pk], explain=True)
 
 
 def product_embedding_status(*, product: Product) -> ProductEmbedding | None:

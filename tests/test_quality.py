@@ -10,14 +10,17 @@ import pytest
 from django.db import connection
 
 from recommendations.models import ProductEmbedding
-from recommendations.selectors import product_similar_list
+from recommendations.selectors import product_similar_list, product_visually_similar_list
 from recommendations.services import embeddings_deferred, product_embeddings_compute
-from shop.models import Product
+from shop.models import Category, Product
 from shop.services import catalog_import
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion-sample"
-# Measured 0.717 with the default model in the stack notes; the issue's floor is 0.70.
-ARTICLE_TYPE_FLOOR = 0.70
+# Share of the 5 nearest with the query's articleType. Raw visual similarity with the default
+# model measured 0.715 here (floor 0.70); the served list, which prefers the product's own
+# article type and gender, measured 0.981 (floor 0.95).
+VISUAL_FLOOR = 0.70
+SERVED_FLOOR = 0.95
 
 pytestmark = [
     pytest.mark.django_db,
@@ -43,6 +46,8 @@ def sample_catalogue(django_db_setup, django_db_blocker, tmp_path_factory):
     yield report
     with django_db_blocker.unblock():
         Product.objects.all().delete()
+        for level in (2, 1, 0):  # children first: the tree is protected against orphaning
+            Category.objects.filter(level=level).delete()
     settings.MEDIA_ROOT = original_media
 
 
@@ -51,14 +56,24 @@ def test_sample_imports_completely(sample_catalogue):
     assert ProductEmbedding.objects.filter(status="ready").count() == 2946
 
 
-def test_similar_items_share_the_article_type(sample_catalogue):
+def article_type_share(list_function) -> float:
     """Leave-one-out: share of the 5 nearest products with the query's articleType."""
     hits = total = 0
     for product in Product.objects.select_related("category"):
-        neighbours = product_similar_list(product=product, k=5)
+        neighbours = list_function(product=product, k=5)
         assert len(neighbours) == 5
         hits += sum(item.product.category_id == product.category_id for item in neighbours)
         total += 5
-    share = hits / total
-    print(f"articleType precision@5 over {total // 5} products: {share:.3f}")
-    assert share >= ARTICLE_TYPE_FLOOR
+    return hits / total
+
+
+def test_visual_neighbours_share_the_article_type(sample_catalogue):
+    share = article_type_share(product_visually_similar_list)
+    print(f"visual articleType precision@5: {share:.3f}")
+    assert share >= VISUAL_FLOOR
+
+
+def test_served_similar_items_share_the_article_type(sample_catalogue):
+    share = article_type_share(product_similar_list)
+    print(f"served articleType precision@5: {share:.3f}")
+    assert share >= SERVED_FLOOR

@@ -5,8 +5,8 @@ import pytest
 from django.db import connection
 
 from recommendations.models import ProductEmbedding
-from recommendations.selectors import product_similar_list, product_similar_plan
-from shop.models import Product
+from recommendations.selectors import product_similar_list, product_similar_plan, product_visually_similar_list
+from shop.models import Category, Product
 from tests.factories import clustered_vectors, products_with_vectors
 
 pytestmark = pytest.mark.django_db
@@ -99,3 +99,72 @@ def test_no_vector_yet_means_no_similar_items(catalogue):
     products, _ = catalogue
     ProductEmbedding.objects.filter(product=products[0]).update(status="pending", vector=None)
     assert product_similar_list(product=products[0]) == []
+
+
+def visual_ranking(products, vectors, index: int) -> list:
+    """Products in exact visual order from products[index] (nearest first)."""
+    order = np.argsort(-exact_scores(vectors, index), kind="stable")
+    return [products[i] for i in order if i != index]
+
+
+def tree(article_names: list[str]) -> list[Category]:
+    master = Category.objects.create(name="Test apparel", level=0)
+    sub = Category.objects.create(name="Test topwear", level=1, parent=master)
+    return [Category.objects.create(name=name, level=2, parent=sub) for name in article_names]
+
+
+def assign(items, category, gender: str = "Men") -> None:
+    Product.objects.filter(pk__in=[p.pk for p in items]).update(category=category, gender=gender)
+
+
+def test_same_article_type_comes_first_even_when_far_away(catalogue):
+    """A selective filter still yields k rows (iterative index scan), in visual order."""
+    products, vectors = catalogue
+    tshirts, shirts = tree(["Tshirts", "Shirts"])
+    ranking = visual_ranking(products, vectors, 0)
+    assign([products[0]], tshirts)
+    assign(ranking[:3], shirts)  # the visually nearest are another article type
+    same_type = ranking[500:506]
+    assign(same_type, tshirts)
+    product = Product.objects.select_related("category").get(pk=products[0].pk)
+    items = product_similar_list(product=product, k=5)
+    assert [item.product.pk for item in items] == [p.pk for p in same_type[:5]]
+    assert [item.score for item in items] == sorted((item.score for item in items), reverse=True)
+
+
+def test_too_few_of_the_same_type_are_filled_from_the_sub_category(catalogue):
+    products, vectors = catalogue
+    tshirts, shirts = tree(["Tshirts", "Shirts"])
+    ranking = visual_ranking(products, vectors, 0)
+    assign([products[0]], tshirts)
+    assign(ranking[300:302], tshirts)
+    assign(ranking[100:110], shirts)
+    product = Product.objects.select_related("category").get(pk=products[0].pk)
+    items = product_similar_list(product=product, k=5)
+    expected = {p.pk for p in ranking[300:302]} | {p.pk for p in ranking[100:103]}
+    assert {item.product.pk for item in items} == expected
+    assert [item.score for item in items] == sorted((item.score for item in items), reverse=True)
+
+
+def test_same_gender_or_unisex_is_preferred(catalogue):
+    products, vectors = catalogue
+    (tshirts,) = tree(["Tshirts"])
+    ranking = visual_ranking(products, vectors, 0)
+    assign([products[0]], tshirts, "Women")
+    assign(ranking[:5], tshirts, "Men")
+    assign(ranking[5:8], tshirts, "Women")
+    assign(ranking[8:10], tshirts, "Unisex")
+    product = Product.objects.select_related("category").get(pk=products[0].pk)
+    got = [item.product.pk for item in product_similar_list(product=product, k=5)]
+    assert got == [p.pk for p in ranking[5:10]]
+
+
+def test_visual_list_ignores_the_catalogue(catalogue):
+    products, vectors = catalogue
+    (tshirts,) = tree(["Tshirts"])
+    ranking = visual_ranking(products, vectors, 0)
+    assign([products[0]], tshirts)
+    assign(ranking[50:60], tshirts)
+    product = Product.objects.get(pk=products[0].pk)
+    got = [item.product.pk for item in product_visually_similar_list(product=product, k=5)]
+    assert got == [p.pk for p in ranking[:5]]
