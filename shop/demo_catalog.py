@@ -28,6 +28,8 @@ from pathlib import Path
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
+from shop.catalog_files import COLUMNS
+
 __all__ = [
     "COLOURS",
     "DEMO_CATEGORIES",
@@ -37,18 +39,8 @@ __all__ = [
     "generate_demo_catalog",
 ]
 
-STYLES_COLUMNS = [
-    "id",
-    "gender",
-    "masterCategory",
-    "subCategory",
-    "articleType",
-    "baseColour",
-    "season",
-    "year",
-    "usage",
-    "productDisplayName",
-]
+# The same header as the real dataset, so the importer reads both alike.
+STYLES_COLUMNS = COLUMNS
 
 # masterCategory -> subCategory -> articleTypes, as in the real dataset.
 DEMO_CATEGORIES: dict[str, dict[str, list[str]]] = {
