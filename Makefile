@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: demo test lint format install clean-var
+.PHONY: demo test bench lint format install clean-var
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ demo: install
 ## Run the test suite against the real services (embedded unless DATABASE_URL/REDIS_URL are set).
 test: install
 	$(PY) -m pytest
+
+## Benchmarks (needs ../shared/data): appends a dated section to docs/benchmarks.md, plots in docs/img/.
+bench: install
+	$(PY) -m benchmarks.vector_search --sizes 2946,11882,100000 --queries 200 --out docs
 
 lint: install
 	$(PY) -m ruff check .

