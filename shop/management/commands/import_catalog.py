@@ -1,10 +1,12 @@
 """python manage.py import_catalog PATH: import a Kaggle-layout catalogue folder."""
 
+import csv
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from recommendations.services import embeddings_deferred
 from shop.catalog_files import CatalogError
 from shop.services import catalog_import
 
@@ -20,16 +22,25 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=None, help="import only the first N rows")
         parser.add_argument("--show", type=int, default=20, help="how many skipped rows to list (default 20)")
         parser.add_argument("--report", type=Path, default=None, help="write every skipped row to this CSV file")
+        parser.add_argument(
+            "--no-queue",
+            action="store_true",
+            help="leave new embeddings pending instead of sending them to the worker "
+            "(then run `embed_products --missing --now`)",
+        )
 
-    def handle(self, *args, path: Path, limit: int | None, show: int, report: Path | None, **options) -> None:
+    def handle(
+        self, *args, path: Path, limit: int | None, show: int, report: Path | None, no_queue: bool, **options
+    ) -> None:
         bar = tqdm(unit="product", desc="Importing", disable=options["verbosity"] == 0)
         try:
-            result = catalog_import(
-                root=path,
-                limit=limit,
-                on_total=lambda total: bar.reset(total=total),
-                on_row=lambda: bar.update(1),
-            )
+            with embeddings_deferred(enqueue=not no_queue):
+                result = catalog_import(
+                    root=path,
+                    limit=limit,
+                    on_total=lambda total: bar.reset(total=total),
+                    on_row=lambda: bar.update(1),
+                )
         except CatalogError as exc:
             raise CommandError(str(exc)) from None
         finally:
@@ -42,8 +53,6 @@ class Command(BaseCommand):
                 if len(problems) > show:
                     self.stdout.write(f"  ... and {len(problems) - show} more")
         if report:
-            import csv
-
             with report.open("w", newline="") as file:
                 writer = csv.writer(file)
                 writer.writerow(["line", "id", "outcome", "reason"])
@@ -51,4 +60,7 @@ class Command(BaseCommand):
                     writer.writerows([p.line, p.sku, outcome, p.reason] for p in problems)
             self.stdout.write(f"Report written to {report}")
         self.stdout.write(self.style.SUCCESS(f"Import finished: {result.summary()}."))
-        self.stdout.write("Embeddings for new and changed images are queued for the Celery worker.")
+        if no_queue:
+            self.stdout.write("Embeddings are pending: run `manage.py embed_products --missing --now`.")
+        else:
+            self.stdout.write("Embeddings for new and changed images are queued for the Celery worker.")

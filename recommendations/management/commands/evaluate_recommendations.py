@@ -1,0 +1,199 @@
+"""python manage.py evaluate_recommendations: measure similar items and search by photo.
+
+The numbers come from recommendations/evaluation.py; this command parses the options,
+shows progress and writes report.json, report.md and the PNG plots.
+"""
+
+import argparse
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from recommendations.evaluation import (
+    DEFAULT_K_VALUES,
+    EvaluationError,
+    database_url,
+    dataset_steps,
+    k_values_parse,
+    label_map_read,
+    photo_queries_read,
+    photo_search_evaluate,
+    plots_write,
+    report_build,
+    report_markdown,
+    report_text,
+    scratch_database_create,
+    scratch_database_drop,
+    scratch_database_name,
+    scratch_environment,
+    similar_items_evaluate,
+)
+
+PATH_OPTIONS = ("queries", "labels", "label_map", "output")
+
+
+class Command(BaseCommand):
+    help = (
+        "Measure recommendation quality: leave-one-out similar items over the catalogue (same articleType, "
+        "subCategory, gender at each k; coverage; Gini) and, with --queries/--labels, search by photo. "
+        "With --dataset, a Kaggle-layout folder is imported into a scratch database and evaluated there. "
+        "Writes report.json, report.md and PNG plots to --output."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--limit", type=int, default=None, help="query only the first N products by id")
+        parser.add_argument(
+            "--k-values", default=",".join(map(str, DEFAULT_K_VALUES)), help="comma-separated k (default 1,5,10)"
+        )
+        parser.add_argument(
+            "--visual",
+            action="store_true",
+            help="measure the raw visual neighbours (product_visually_similar_list) instead of the served list",
+        )
+        parser.add_argument("--queries", type=Path, default=None, help="folder of labelled query photos")
+        parser.add_argument("--labels", type=Path, default=None, help="CSV with columns file,label (file in --queries)")
+        parser.add_argument(
+            "--label-map", type=Path, default=None, help='JSON {"label": ["articleType", ...]} of what matches a label'
+        )
+        parser.add_argument(
+            "--dataset",
+            type=Path,
+            default=None,
+            help="evaluate this Kaggle-layout catalogue in a scratch database instead of the shop's own",
+        )
+        parser.add_argument("--keep-scratch", action="store_true", help="keep the --dataset scratch database")
+        parser.add_argument(
+            "--output",
+            type=Path,
+            default=Path(settings.BASE_DIR) / "var" / "evaluation",
+            help="folder for report.json, report.md and the plots (default var/evaluation/)",
+        )
+        # Set by a --dataset run for its inner evaluation, so the report names what was evaluated.
+        parser.add_argument("--report-dataset", default=None, help=argparse.SUPPRESS)
+        parser.add_argument("--report-command", default=None, help=argparse.SUPPRESS)
+
+    def handle(self, *args, **options) -> None:
+        try:
+            k_values = k_values_parse(options["k_values"])
+        except EvaluationError as exc:
+            raise CommandError(str(exc)) from None
+        if options["limit"] is not None and options["limit"] < 1:
+            raise CommandError("--limit must be at least 1.")
+        if (options["queries"] is None) != (options["labels"] is None):
+            raise CommandError("--queries and --labels go together.")
+        if options["label_map"] is not None and options["labels"] is None:
+            raise CommandError("--label-map needs --queries and --labels.")
+        command = options["report_command"] or self._command_line(options)
+        if options["dataset"] is not None:
+            self._evaluate_dataset(options["dataset"], k_values, command, options)
+            return
+        try:
+            self._evaluate(k_values, command, options)
+        except EvaluationError as exc:
+            raise CommandError(str(exc)) from None
+
+    def _evaluate(self, k_values: list[int], command: str, options: dict) -> None:
+        started = time.monotonic()
+        quiet = options["verbosity"] == 0
+        queries = label_map = None
+        if options["labels"] is not None:
+            if not options["queries"].is_dir():
+                raise CommandError(f"--queries {options['queries']} is not a folder.")
+            queries = photo_queries_read(options["labels"])
+            label_map = label_map_read(options["label_map"]) if options["label_map"] else None
+        with tqdm(desc="Similar items", unit="product", disable=quiet) as bar:
+            similar = similar_items_evaluate(
+                k_values=k_values,
+                limit=options["limit"],
+                selector="visual" if options["visual"] else "served",
+                on_total=lambda total: bar.reset(total=total),
+                on_product=lambda: bar.update(1),
+            )
+        photo = None
+        if queries is not None:
+            with tqdm(total=len(queries), desc="Search by photo", unit="image", disable=quiet) as bar:
+                photo = photo_search_evaluate(
+                    directory=options["queries"],
+                    queries=queries,
+                    label_map=label_map,
+                    k_values=k_values,
+                    on_query=lambda: bar.update(1),
+                )
+        report = report_build(
+            similar_items=similar,
+            photo_search=photo,
+            command=command,
+            dataset=options["report_dataset"],
+            elapsed_seconds=time.monotonic() - started,
+        )
+        output: Path = options["output"]
+        output.mkdir(parents=True, exist_ok=True)
+        plots = plots_write(report, output)
+        report["plots"] = sorted(plots.values())
+        (output / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (output / "report.md").write_text(report_markdown(report, plots), encoding="utf-8")
+        self.stdout.write(report_text(report))
+        files = ", ".join(["report.json", "report.md", *report["plots"]])
+        self.stdout.write(self.style.SUCCESS(f"Report written to {output}/: {files}"))
+
+    def _evaluate_dataset(self, dataset: Path, k_values: list[int], command: str, options: dict) -> None:
+        dataset = dataset.resolve()
+        if not (dataset / "styles.csv").is_file():
+            raise CommandError(f"{dataset} has no styles.csv: --dataset needs a Kaggle-layout catalogue folder.")
+        database = settings.DATABASES["default"]
+        name = scratch_database_name(database["NAME"])
+        inner = ["--k-values", ",".join(map(str, k_values)), "--verbosity", str(options["verbosity"])]
+        if options["limit"] is not None:
+            inner += ["--limit", str(options["limit"])]
+        if options["visual"]:
+            inner.append("--visual")
+        for option in PATH_OPTIONS:
+            if options[option] is not None:
+                inner += [f"--{option.replace('_', '-')}", str(Path(options[option]).resolve())]
+        inner += ["--report-dataset", str(dataset), "--report-command", command]
+        media = Path(tempfile.mkdtemp(prefix="evaluate-recommendations-media-"))
+        started = time.monotonic()
+        try:
+            scratch_database_create(database, name)
+            environment = scratch_environment(database_url_=database_url(database, name), media_root=media)
+            steps = dataset_steps(manage_py=Path(settings.BASE_DIR) / "manage.py", dataset=dataset, evaluate_args=inner)
+            for title, step, extra in steps:
+                self.stdout.write(f"{title} (scratch database {name})...")
+                self.stdout.flush()
+                sys.stderr.flush()
+                step_started = time.monotonic()
+                returncode = subprocess.run(step, env={**environment, **extra}, cwd=settings.BASE_DIR).returncode
+                if returncode:
+                    raise CommandError(f"{title} failed with exit status {returncode}: {shlex.join(step)}")
+                self.stdout.write(f"{title}: done in {time.monotonic() - step_started:.0f} s")
+        finally:
+            if options["keep_scratch"]:
+                self.stdout.write(
+                    f"Kept the scratch database {name} (DATABASE_URL={database_url(database, name)}) "
+                    f"and its images in {media} (MEDIA_ROOT)."
+                )
+            else:
+                scratch_database_drop(database, name)
+                shutil.rmtree(media, ignore_errors=True)
+        self.stdout.write(self.style.SUCCESS(f"Dataset evaluated in {time.monotonic() - started:.0f} s."))
+
+    @staticmethod
+    def _command_line(options: dict) -> str:
+        """What was typed, or (when called from code) the equivalent command line."""
+        if len(sys.argv) > 1 and sys.argv[1] == "evaluate_recommendations":
+            return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
+        parts = ["manage.py", "evaluate_recommendations", "--k-values", options["k_values"]]
+        for option in ("limit", "dataset", *PATH_OPTIONS):
+            if options[option] is not None:
+                parts += [f"--{option.replace('_', '-')}", str(options[option])]
+        parts += [f"--{flag.replace('_', '-')}" for flag in ("visual", "keep_scratch") if options[flag]]
+        return shlex.join(parts)
