@@ -102,7 +102,10 @@ def _parse_line(number: int, line: str) -> StyleRow | RowProblem:
         if len(values) < len(COLUMNS):
             sku = values[0].strip() if values else ""
             return RowProblem(number, sku, f"expected {len(COLUMNS)} fields, found {len(values)}")
-        notes.append("name contained unquoted commas")
+        if line.count(",") > len(COLUMNS) - 1:
+            notes.append("name contained unquoted commas")
+        else:
+            notes.append("name had unbalanced quotes and was kept as written")
     values = [value.strip() for value in values]
     sku = values[0]
     if not sku:

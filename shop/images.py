@@ -49,7 +49,12 @@ def _read_bytes(source: str | Path | bytes | BinaryIO, max_bytes: int) -> bytes:
 
 
 def _too_big_message(size: int, max_bytes: int) -> str:
-    return f"The file is too large ({size / 1_048_576:.1f} MB); the limit is {max_bytes / 1_048_576:.0f} MB."
+    return f"The file is too large ({_megabytes(size)}); the limit is {_megabytes(max_bytes)}."
+
+
+def _megabytes(size: int) -> str:
+    value = size / 1_048_576
+    return f"{value:.0f} MB" if value >= 10 else f"{value:.2g} MB"
 
 
 def load_image(
@@ -98,7 +103,8 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         image = ImageOps.exif_transpose(image)
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         pixels = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if pixels.max() > 255 else 255.0
+        # 16-bit modes span 0-65535 even when an image is dark; plain "I" is often 8-bit data.
+        top = 65535.0 if image.mode.startswith("I;16") or pixels.max() > 255 else 255.0
         image = Image.fromarray(np.clip(pixels * (255.0 / top), 0, 255).astype(np.uint8), "L")
     elif image.mode == "F":
         pixels = np.asarray(image, dtype=np.float64)

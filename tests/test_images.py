@@ -196,6 +196,19 @@ def test_16_bit_greyscale_keeps_brightness():
     assert close(result.getpixel((1, 0)), (128, 128, 128), tolerance=1)
 
 
+def test_dark_16_bit_greyscale_stays_dark():
+    """A 16-bit image whose values all sit below 256 is nearly black, not bright."""
+    image = Image.new("I;16", (2, 1))
+    image.putdata([200, 0])
+    result = load_image(encode(image, "PNG"))
+    assert max(result.getpixel((0, 0))) <= 1 and result.getpixel((1, 0)) == (0, 0, 0)
+
+
+def test_size_limit_message_names_a_small_limit():
+    with pytest.raises(ImageError, match=r"limit is 0\.048 MB"):
+        load_image(b"x" * 60_000, max_bytes=50_000)
+
+
 def test_rgba_alpha_is_composited_on_white():
     """Transparent pixels become white, half-transparent black becomes mid-grey, opaque ones stay."""
     image = Image.new("RGBA", (10, 10), (255, 0, 0, 0))

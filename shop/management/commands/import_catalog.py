@@ -53,6 +53,7 @@ class Command(BaseCommand):
                 if len(problems) > show:
                     self.stdout.write(f"  ... and {len(problems) - show} more")
         if report:
+            report = Path(report)  # call_command() passes options through without argparse's type
             with report.open("w", newline="") as file:
                 writer = csv.writer(file)
                 writer.writerow(["line", "id", "outcome", "reason"])
