@@ -37,9 +37,6 @@ ORDER BY e.vector::halfvec({dims}) <=> %(query)s::halfvec({dims})
 LIMIT %(k)s
 """
 
-# Kept for the plan check in tests and for operators: the unfiltered query.
-SIMILAR_TO_PRODUCT_SQL = NEAREST_SQL.replace("{where}", "")
-
 
 def _nearest(
     vector: np.ndarray | HalfVector,

@@ -32,16 +32,16 @@ def active_model_name() -> str:
     return name
 
 
-def get_active_embedder():
-    """The active model's embedder, built once per process on first use."""
+def embedder_get(model_name: str | None = None):
+    """The embedder of a model (default: the active one), built once per process on first use."""
     from recommendations.embeddings import get_embedder
 
-    return get_embedder(active_model_name(), resnet50_weights=settings.RESNET50_WEIGHTS)
+    return get_embedder(model_name or active_model_name(), resnet50_weights=settings.RESNET50_WEIGHTS)
 
 
 def image_embed(*, image: Image.Image) -> np.ndarray:
     """The active model's L2-normalised vector for one decoded image."""
-    return get_active_embedder().embed([image])[0]
+    return embedder_get().embed([image])[0]
 
 
 @contextmanager
@@ -150,7 +150,7 @@ def product_embeddings_compute(*, product_ids: Iterable[int], model_name: str | 
             _mark_failed(row, str(exc))
             counts["failed"] += 1
     if todo:
-        embedder = get_embedder_for(model_name)
+        embedder = embedder_get(model_name)
         vectors = embedder.embed([image for _, image in todo], batch_size=settings.EMBEDDING_BATCH_SIZE)
         now = timezone.now()
         for (row, _), vector in zip(todo, vectors, strict=True):
@@ -165,14 +165,6 @@ def product_embeddings_compute(*, product_ids: Iterable[int], model_name: str | 
             )
             counts["ready" if updated else "skipped"] += 1
     return counts
-
-
-def get_embedder_for(model_name: str):
-    if model_name == active_model_name():
-        return get_active_embedder()
-    from recommendations.embeddings import get_embedder
-
-    return get_embedder(model_name, resnet50_weights=settings.RESNET50_WEIGHTS)
 
 
 def _mark_failed(row: ProductEmbedding, reason: str) -> None:

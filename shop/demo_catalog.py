@@ -34,13 +34,10 @@ __all__ = [
     "COLOURS",
     "DEMO_CATEGORIES",
     "PATTERNS",
-    "STYLES_COLUMNS",
     "draw_product",
     "generate_demo_catalog",
 ]
 
-# The same header as the real dataset, so the importer reads both alike.
-STYLES_COLUMNS = COLUMNS
 
 # masterCategory -> subCategory -> articleTypes, as in the real dataset.
 DEMO_CATEGORIES: dict[str, dict[str, list[str]]] = {
@@ -2403,7 +2400,7 @@ def generate_demo_catalog(
 
     with (root / "styles.csv").open("w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file, lineterminator="\n")
-        writer.writerow(STYLES_COLUMNS)
+        writer.writerow(COLUMNS)  # the real dataset's header, so the importer reads both alike
         writer.writerows(rows)
     return root
 

@@ -124,18 +124,17 @@ def _import_row(root: Path, row: StyleRow | RowProblem, report: ImportReport, se
         "discounted_price": extras.discounted_price,
     }
     product = Product.objects.filter(sku=row.sku).first()
-    image_sha = hashlib.sha256(image_bytes).hexdigest()
     if product is None:
         product = Product(sku=row.sku, **fields)
-        product.image.save(f"{row.sku}.jpg", ContentFile(image_bytes), save=False)
+        product.image = ContentFile(image_bytes, name=f"{row.sku}.jpg")
         product.save()
         report.created += 1
     else:
         changed = [name for name, value in fields.items() if getattr(product, name) != value]
         for name in changed:
             setattr(product, name, fields[name])
-        if product.image_sha256 != image_sha:
-            product.image.save(f"{row.sku}.jpg", ContentFile(image_bytes), save=False)
+        if product.image_sha256 != hashlib.sha256(image_bytes).hexdigest():
+            product.image = ContentFile(image_bytes, name=f"{row.sku}.jpg")
             changed.append("image")
         if changed:
             product.save()
