@@ -15,6 +15,9 @@ valkey_server = None  # the embedded broker this run started, if any
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_load_initial_conftests(early_config, parser, args):
     global valkey_server
+    # Importing the config package loads the Celery app, which defaults the settings module to
+    # config.settings.local; name the test settings first so pytest-django picks them.
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
     from config import embedded
 
     if "DATABASE_URL" not in os.environ:
