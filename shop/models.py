@@ -1,7 +1,10 @@
-"""The catalogue: categories and products. Nothing here knows about vectors."""
+"""The catalogue (categories, products), carts and orders. Nothing here knows about vectors."""
 
 import hashlib
+from decimal import Decimal
 
+from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -55,6 +58,10 @@ def product_image_path(instance: "Product", filename: str) -> str:
     return f"products/{instance.sku}/{filename}"
 
 
+def product_thumbnail_path(instance: "Product", filename: str) -> str:
+    return f"thumbnails/{instance.sku}/{filename}"
+
+
 class Product(BaseModel):
     sku = models.CharField(_("SKU"), max_length=64, unique=True)
     name = models.CharField(_("name"), max_length=300)
@@ -81,6 +88,12 @@ class Product(BaseModel):
     image = models.ImageField(_("image"), upload_to=product_image_path, blank=True, max_length=255)
     # Identifies the image content: recommendations compare it to know when to re-embed.
     image_sha256 = models.CharField(_("image SHA-256"), max_length=64, blank=True, editable=False)
+    # Small JPEG for listings, made once per image (see image_sha256) by the worker.
+    thumbnail = models.ImageField(
+        _("thumbnail"), upload_to=product_thumbnail_path, blank=True, editable=False, max_length=255
+    )
+    thumbnail_sha256 = models.CharField(_("thumbnail source SHA-256"), max_length=64, blank=True, editable=False)
+    stock = models.PositiveIntegerField(_("in stock"), default=0)
     is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:
@@ -110,6 +123,11 @@ class Product(BaseModel):
         return instance
 
     @property
+    def unit_price(self) -> Decimal | None:
+        """What a shopper pays for one: the discounted price when there is one."""
+        return self.discounted_price if self.discounted_price is not None else self.price
+
+    @property
     def article_type(self) -> Category | None:
         return self.category
 
@@ -130,3 +148,100 @@ def file_sha256(file) -> str:
         digest.update(chunk)
     file.seek(0)
     return digest.hexdigest()
+
+
+class Cart(BaseModel):
+    """A logged-in shopper's cart; guests keep theirs in the session until they log in."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, models.CASCADE, related_name="cart", verbose_name=_("user"))
+
+    class Meta:
+        verbose_name = _("cart")
+        verbose_name_plural = _("carts")
+
+    def __str__(self) -> str:
+        return f"Cart of {self.user}"
+
+
+class CartLine(BaseModel):
+    cart = models.ForeignKey(Cart, models.CASCADE, related_name="lines", verbose_name=_("cart"))
+    product = models.ForeignKey(Product, models.CASCADE, related_name="+", verbose_name=_("product"))
+    quantity = models.PositiveIntegerField(_("quantity"), validators=[MinValueValidator(1)])
+
+    class Meta:
+        verbose_name = _("cart line")
+        verbose_name_plural = _("cart lines")
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["cart", "product"], name="cartline_unique_product"),
+            models.CheckConstraint(condition=models.Q(quantity__gte=1), name="cartline_quantity_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.product}"
+
+
+class Order(BaseModel):
+    class Status(models.TextChoices):
+        PLACED = "placed", _("placed")
+        SHIPPED = "shipped", _("shipped")
+        DELIVERED = "delivered", _("delivered")
+        CANCELLED = "cancelled", _("cancelled")
+
+    class PaymentMethod(models.TextChoices):
+        PAY_ON_DELIVERY = "pay_on_delivery", _("Pay on delivery")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="orders",
+        verbose_name=_("user"),
+    )
+    email = models.EmailField(_("e-mail"))
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.PLACED)
+    payment_method = models.CharField(
+        _("payment method"), max_length=30, choices=PaymentMethod.choices, default=PaymentMethod.PAY_ON_DELIVERY
+    )
+    full_name = models.CharField(_("full name"), max_length=200)
+    address_line1 = models.CharField(_("address line 1"), max_length=200)
+    address_line2 = models.CharField(_("address line 2"), max_length=200, blank=True)
+    city = models.CharField(_("city"), max_length=100)
+    postal_code = models.CharField(_("postal code"), max_length=20)
+    country = models.CharField(_("country"), max_length=100)
+    phone = models.CharField(_("phone"), max_length=30, blank=True)
+    total = models.DecimalField(_("total"), max_digits=12, decimal_places=2)
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Order {self.pk}"
+
+
+class OrderLine(models.Model):
+    """A product as it was sold: name, SKU and price are copied, so later edits change nothing."""
+
+    order = models.ForeignKey(Order, models.CASCADE, related_name="lines", verbose_name=_("order"))
+    product = models.ForeignKey(
+        Product, models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("product")
+    )
+    sku = models.CharField(_("SKU"), max_length=64)
+    product_name = models.CharField(_("product name"), max_length=300)
+    unit_price = models.DecimalField(_("unit price"), max_digits=10, decimal_places=2)
+    quantity = models.PositiveIntegerField(_("quantity"), validators=[MinValueValidator(1)])
+
+    class Meta:
+        verbose_name = _("order line")
+        verbose_name_plural = _("order lines")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.product_name}"
+
+    @property
+    def line_total(self) -> Decimal:
+        return self.unit_price * self.quantity
