@@ -123,6 +123,13 @@ class Product(BaseModel):
         return instance
 
     @property
+    def thumbnail_url(self) -> str:
+        """The listing-size image; the full image until the thumbnail has been made."""
+        if self.thumbnail and self.thumbnail_sha256 == self.image_sha256:
+            return self.thumbnail.url
+        return self.image.url if self.image else ""
+
+    @property
     def unit_price(self) -> Decimal | None:
         """What a shopper pays for one: the discounted price when there is one."""
         return self.discounted_price if self.discounted_price is not None else self.price
