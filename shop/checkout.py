@@ -147,11 +147,15 @@ def order_place(
 
 
 def _no_longer(product: Product | None, problem: str) -> str:
-    if product is None:
-        return "An item in your cart is no longer available and was not ordered."
-    if product.is_active and product.unit_price is not None and product.stock > 0:
-        return problem  # some left, fewer than wanted
-    return f"“{product.name}” is no longer available: {problem[0].lower()}{problem[1:]}"
+    """The checkout's wording: which item, and why it cannot be ordered any more."""
+    if product is None or not product.is_active:
+        name = f"“{product.name}”" if product is not None else "An item in your cart"
+        return f"{name} is no longer available."
+    if product.unit_price is None:
+        return f"“{product.name}” is no longer available: it has no price."
+    if product.stock <= 0:
+        return f"“{product.name}” is no longer available: it has sold out."
+    return f"{problem} Reduce the quantity in your cart."  # some left, fewer than wanted
 
 
 def order_confirmation_send(*, order_id: int) -> None:
