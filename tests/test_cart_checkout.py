@@ -457,6 +457,7 @@ def test_update_and_remove_through_the_cart_page(client):
     html = response.content.decode()
     assert f'id="line-{product.pk}-error" role="alert">Only 3 of “Green Tee” left in stock.<' in html
     assert f'aria-describedby="line-{product.pk}-error' in html
+    assert html.count("Only 3 of “Green Tee” left in stock.") == 1  # by its line only, not again at the top
     client.post(reverse("shop:cart_update", args=[product.pk]), {"quantity": "3"})
     assert client.get(reverse("shop:cart")).context["summary"].count == 3
     response = client.post(reverse("shop:cart_remove", args=[product.pk]), follow=True)
