@@ -297,7 +297,7 @@ def test_orders_are_read_only_by_their_owner():
 
 # --- Two shoppers racing for the last unit, on two real connections ---
 
-HOLD_SECONDS = 1.5
+WAIT_LIMIT_SECONDS = 10
 
 
 def _waiting_on_lock() -> bool:
@@ -322,6 +322,7 @@ def test_two_checkouts_racing_for_the_last_unit():
     results: dict[str, object] = {}
     committing_at: dict[str, float] = {}
     finished_at: dict[str, float] = {}
+    waiter_seen = threading.Event()
 
     def shop(name: str) -> None:
         try:
@@ -332,7 +333,8 @@ def test_two_checkouts_racing_for_the_last_unit():
                 except CheckoutError as exc:
                     results[name] = exc
                 else:
-                    time.sleep(HOLD_SECONDS)  # hold the product's row lock: the other shopper must wait
+                    # Keep the product's row locked until the other shopper is seen blocked on it.
+                    waiter_seen.wait(timeout=WAIT_LIMIT_SECONDS)
                     committing_at[name] = time.monotonic()
             finished_at[name] = time.monotonic()
         except Exception as exc:  # surfaced by the assertions below
@@ -345,10 +347,11 @@ def test_two_checkouts_racing_for_the_last_unit():
         thread.start()
     barrier.wait(timeout=10)
     saw_waiter = False
-    deadline = time.monotonic() + HOLD_SECONDS
+    deadline = time.monotonic() + WAIT_LIMIT_SECONDS
     while time.monotonic() < deadline and not saw_waiter:
         saw_waiter = _waiting_on_lock()
         time.sleep(0.02)
+    waiter_seen.set()
     for thread in threads:
         thread.join(timeout=30)
 
