@@ -6,6 +6,8 @@ from django.views.static import serve
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("recommendations.urls")),
+    # Django's login, logout (POST), password change and reset views; templates in templates/registration/.
+    path("accounts/", include("django.contrib.auth.urls")),
     path("", include("shop.urls")),
 ]
 
