@@ -1,10 +1,14 @@
 """The thumbnail fallback: listings link here until the worker has made a product's thumbnail."""
 
+import logging
+
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 
 from shop.models import Product
 from shop.thumbnails import product_thumbnail_make
+
+logger = logging.getLogger(__name__)
 
 
 def product_thumbnail(request: HttpRequest, product_id: int) -> HttpResponseRedirect:
@@ -16,7 +20,10 @@ def product_thumbnail(request: HttpRequest, product_id: int) -> HttpResponseRedi
     product = get_object_or_404(Product, pk=product_id)
     if not product.image:
         raise Http404("This product has no image.")
-    product_thumbnail_make(product=product)
+    try:
+        product_thumbnail_make(product=product)
+    except Exception:  # storage trouble: the page still gets its picture
+        logger.exception("Could not make the thumbnail of product %s on request", product.pk)
     if product.thumbnail and product.thumbnail_sha256 == product.image_sha256:
         return HttpResponseRedirect(product.thumbnail.url)
     return HttpResponseRedirect(product.image.url)

@@ -175,8 +175,12 @@ def thumbnails_sweep(*, budget_seconds: float | None = None, batch_size: int | N
         if not batch:
             break
         for product in batch:
-            counts[product_thumbnail_make(product=product)] += 1
             after = product.pk
+            try:
+                counts[product_thumbnail_make(product=product)] += 1
+            except Exception:  # e.g. storage unreachable: not recorded, so the next sweep retries it
+                logger.exception("Thumbnail sweep could not process product %s", product.pk)
+                counts[SKIPPED] += 1
             if time.monotonic() >= deadline:
                 break
     if counts[MADE] or counts[FAILED]:

@@ -368,3 +368,24 @@ def test_routes_and_schedule(settings):
         assert router.route({}, name)["queue"].name == "celery"
     assert settings.CELERY_BEAT_SCHEDULE["thumbnails-sweep"]["task"] == "shop.tasks.thumbnails_sweep_task"
     assert "shop.tasks.thumbnails_sweep_task" in celery_app.tasks
+
+
+@pytest.mark.django_db
+def test_unreadable_storage_neither_crashes_the_view_nor_stops_the_sweep(client, caplog):
+    """A storage error that is not 'missing' is logged, not recorded: the view still redirects, the
+    sweep moves on to the next product and a later run retries the unreadable one."""
+    unreadable = product_with_image("DIR1", solid_image())
+    path = Path(unreadable.image.path)
+    path.unlink()
+    path.mkdir()  # reading it raises IsADirectoryError
+    fine = product_with_image("DIR2", solid_image())
+
+    response = client.get(reverse("shop:product_thumbnail", args=[unreadable.pk]))
+    assert response.status_code == 302 and response["Location"] == unreadable.image.url
+    assert "Could not make the thumbnail" in caplog.text
+
+    counts = thumbnails_sweep(budget_seconds=30)
+    assert counts["made"] == 1 and counts["skipped"] == 1
+    assert Product.objects.get(pk=fine.pk).thumbnail
+    stale = Product.objects.get(pk=unreadable.pk)
+    assert stale.thumbnail_sha256 != stale.image_sha256, "not recorded as failed: a later sweep retries it"
