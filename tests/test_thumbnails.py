@@ -389,3 +389,22 @@ def test_unreadable_storage_neither_crashes_the_view_nor_stops_the_sweep(client,
     assert Product.objects.get(pk=fine.pk).thumbnail
     stale = Product.objects.get(pk=unreadable.pk)
     assert stale.thumbnail_sha256 != stale.image_sha256, "not recorded as failed: a later sweep retries it"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_make_thumbnails_command_queues_batches(broker):
+    """Without --now, --missing queues the missing ones and --all queues (and marks) every product."""
+    made = product_with_image("QUE1", solid_image())
+    product_thumbnail_make(product=made)
+    missing = product_with_image("QUE2", solid_image())
+    purge_queues()
+
+    call_command("make_thumbnails", "--missing", stdout=io.StringIO())
+    assert queued() == [{"task": "shop.tasks.product_thumbnails_task", "args": [[missing.pk]]}]
+    purge_queues()
+
+    out = io.StringIO()
+    call_command("make_thumbnails", "--all", stdout=out)
+    assert "Queued 2 products" in out.getvalue()
+    assert queued() == [{"task": "shop.tasks.product_thumbnails_task", "args": [[made.pk, missing.pk]]}]
+    assert Product.objects.get(pk=made.pk).thumbnail_url == reverse("shop:product_thumbnail", args=[made.pk])
