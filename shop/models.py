@@ -124,10 +124,15 @@ class Product(BaseModel):
 
     @property
     def thumbnail_url(self) -> str:
-        """The listing-size image; the full image until the thumbnail has been made."""
-        if self.thumbnail and self.thumbnail_sha256 == self.image_sha256:
-            return self.thumbnail.url
-        return self.image.url if self.image else ""
+        """The listing-size image, without a query: the thumbnail once made, until then the view
+        that makes it, the full image if it cannot be made, '' without an image."""
+        if not self.image:
+            return ""
+        if self.thumbnail_sha256 == self.image_sha256:
+            return self.thumbnail.url if self.thumbnail else self.image.url
+        if self.pk is None:
+            return self.image.url
+        return reverse("shop:product_thumbnail", args=[self.pk])
 
     @property
     def unit_price(self) -> Decimal | None:

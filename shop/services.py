@@ -62,6 +62,7 @@ def catalog_import(
     units (default IMPORT_DEFAULT_STOCK; the dataset has no stock); existing ones keep theirs.
     """
     from recommendations.services import embeddings_deferred
+    from shop.thumbnails import thumbnails_deferred
 
     root = Path(root)
     if not root.is_dir():
@@ -79,7 +80,7 @@ def catalog_import(
     categories: dict[tuple[str, str, str], Category | None] = {}
     for start in range(0, len(rows), IMPORT_CHUNK):
         # One transaction per chunk: an interrupted import keeps what it finished.
-        with transaction.atomic(), embeddings_deferred():
+        with transaction.atomic(), embeddings_deferred(), thumbnails_deferred():
             for row in rows[start : start + IMPORT_CHUNK]:
                 _import_row(root, row, report, seen, categories, stock)
                 if on_row:

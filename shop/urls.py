@@ -1,6 +1,7 @@
 from django.urls import path
 
 from shop import account_views, cart_views, views
+from shop.thumbnail_views import product_thumbnail
 
 app_name = "shop"
 urlpatterns = [
@@ -16,4 +17,6 @@ urlpatterns = [
     path("orders/<int:order_id>/", cart_views.order_detail, name="order_detail"),
     path("accounts/orders/", account_views.order_history, name="order_history"),
     path("accounts/signup/", account_views.signup, name="signup"),
+    # Thumbnails: the fallback until the worker has made one.
+    path("products/<int:product_id>/thumbnail/", product_thumbnail, name="product_thumbnail"),
 ]

@@ -119,6 +119,19 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Thumbnails: listing-size JPEGs made once per image by the worker (queue "celery").
+THUMBNAIL_SIZE = (300, 400)  # fits the 3:4 product card (225x300 CSS px) with some room for dense screens
+THUMBNAIL_QUALITY = env.int("THUMBNAIL_QUALITY", default=85)
+THUMBNAIL_BATCH_SIZE = env.int("THUMBNAIL_BATCH_SIZE", default=50)
+# The periodic sweep makes missed thumbnails itself for at most this long per run, so a
+# backlog (e.g. after `import_catalog --no-queue`) never blocks a one-process worker for long.
+THUMBNAIL_SWEEP_BUDGET_SECONDS = env.float("THUMBNAIL_SWEEP_BUDGET_SECONDS", default=10.0)
+CELERY_TASK_ROUTES["shop.tasks.*"] = {"queue": "celery"}
+CELERY_BEAT_SCHEDULE["thumbnails-sweep"] = {
+    "task": "shop.tasks.thumbnails_sweep_task",
+    "schedule": env.float("THUMBNAILS_SWEEP_SECONDS", default=60.0),
+}
+
 # Recommendations.
 EMBEDDING_MODEL = env("EMBEDDING_MODEL", default="efficientnet_lite0")
 # "imagenet" lets Keras download the ResNet50 weights; a file path loads them offline.

@@ -9,6 +9,7 @@ from tqdm import tqdm
 from recommendations.services import embeddings_deferred
 from shop.catalog_files import CatalogError
 from shop.services import catalog_import
+from shop.thumbnails import thumbnails_deferred
 
 
 class Command(BaseCommand):
@@ -34,7 +35,8 @@ class Command(BaseCommand):
             "--no-queue",
             action="store_true",
             help="leave new embeddings pending instead of sending them to the worker "
-            "(then run `embed_products --missing --now`)",
+            "(then run `embed_products --missing --now`); thumbnails are then made by the "
+            "periodic sweep, on first view, or by `make_thumbnails --missing --now`",
         )
 
     def handle(
@@ -50,7 +52,7 @@ class Command(BaseCommand):
     ) -> None:
         bar = tqdm(unit="product", desc="Importing", disable=options["verbosity"] == 0)
         try:
-            with embeddings_deferred(enqueue=not no_queue):
+            with embeddings_deferred(enqueue=not no_queue), thumbnails_deferred(enqueue=not no_queue):
                 result = catalog_import(
                     root=path,
                     limit=limit,
