@@ -26,6 +26,7 @@ test: install
 bench: install
 	$(PY) -m benchmarks.vector_search --sizes 2946,11882,100000 --queries 200 --out docs
 	$(PY) -m benchmarks.pages_load --dataset fashion-sample --clients 1,8,16,32 --out docs
+	$(PY) -m benchmarks.bulk_import --datasets fashion-sample,fashion-extra --out docs
 
 lint: install
 	$(PY) -m ruff check .
