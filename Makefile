@@ -25,6 +25,8 @@ test: install
 ## Benchmarks (needs ../shared/data): appends a dated section to docs/benchmarks.md, plots in docs/img/.
 bench: install
 	$(PY) -m benchmarks.vector_search --sizes 2946,11882,100000 --queries 200 --out docs
+	$(PY) -m benchmarks.pages_load --dataset fashion-sample --clients 1,8,16,32 --out docs
+	$(PY) -m benchmarks.bulk_import --datasets fashion-sample,fashion-extra --out docs
 
 lint: install
 	$(PY) -m ruff check .

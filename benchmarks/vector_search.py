@@ -8,10 +8,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -24,8 +21,8 @@ import psycopg
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(os.environ.get("BENCH_DATA_DIR", BASE_DIR.parent / "shared" / "data"))
+from benchmarks.common import BASE_DIR, DATA_DIR, fmt, git_commit, loadavg, machine
+
 CACHE_DIR = BASE_DIR / "var" / "bench-cache"
 MODEL = "efficientnet_lite0"
 DIMS = 1280
@@ -421,31 +418,6 @@ median over repeated runs); recall@10 is against exact float32 search. The vecto
 """
 
 
-def machine() -> str:
-    """CPU model and core count, from /proc/cpuinfo where available."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
-
-
-def git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=BASE_DIR, capture_output=True, text=True)
-        return out.stdout.strip() or "unknown"
-    except OSError:
-        return "unknown"
-
-
-def fmt(value: float | None, digits: int = 2) -> str:
-    return "" if value is None else f"{value:,.{digits}f}"
-
-
 def table(results: list[Result]) -> str:
     """The results as a Markdown table."""
     lines = [
@@ -578,7 +550,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(real):,} real vectors ({DIMS}-d, {MODEL})")
 
     rng = np.random.default_rng(args.seed)
-    loadavg = " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "n/a"
+    load = loadavg()
     drop_scratch_database()
     results: list[Result] = []
     facts: list[dict] = []
@@ -589,7 +561,7 @@ def main(argv: list[str] | None = None) -> None:
             query_ids = rng.choice(pool, size=min(args.queries, pool), replace=False) + 1
             print(f"size {size:,}: {pool:,} real + {size - pool:,} synthetic, {len(query_ids)} queries")
             size_results, size_facts = bench_size(vectors, query_ids, repeats=args.repeats, budget_s=args.budget)
-            size_facts["loadavg"] = loadavg
+            size_facts["loadavg"] = load
             size_facts["real_count"] = len(real)
             size_facts["source"] = "real" if size <= len(real) else f"{len(real):,} real + synthetic"
             results += size_results

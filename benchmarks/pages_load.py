@@ -1,0 +1,427 @@
+"""Pages under load: the product page (with its similar items) and search by photo, served by
+gunicorn with the production settings, against a real catalogue in a scratch database.
+
+Run: python -m benchmarks.pages_load [--dataset fashion-sample] [--clients 1,8,16,32]
+     [--seconds 20] [--workers 2 --threads 4] [--out docs]
+
+Steps: a scratch database beside the shop's (dropped at the end), migrate, import the dataset,
+embed it, collectstatic; gunicorn on a free port; each scenario at each client count for a fixed
+time after a warm-up. The load generator is a thread per client in this process, on the same two
+cores as the server: its cost is part of what is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import os
+import random
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from benchmarks.common import BASE_DIR, DATA_DIR, fmt, git_commit, loadavg, machine
+
+SCRATCH_SUFFIX = "_bench_pages"
+WORK_DIR = BASE_DIR / "var" / "bench-pages"
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    body: bytes = b""
+    content_type: str = ""
+
+
+@dataclass
+class Run:
+    """One timed run of a scenario at a client count."""
+
+    scenario: str
+    clients: int
+    seconds: float
+    latencies_ms: list[float]
+    errors: int
+    statuses: dict[int, int]
+
+    @property
+    def requests(self) -> int:
+        return len(self.latencies_ms) + self.errors
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies_ms) / self.seconds
+
+    def p(self, q: float) -> float | None:
+        if not self.latencies_ms:
+            return None
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+@dataclass
+class Result:
+    """The repeated runs of one cell; figures are medians over the runs."""
+
+    runs: list[Run]
+
+    @property
+    def scenario(self) -> str:
+        return self.runs[0].scenario
+
+    @property
+    def clients(self) -> int:
+        return self.runs[0].clients
+
+    @property
+    def rps(self) -> float:
+        return statistics.median(run.rps for run in self.runs)
+
+    @property
+    def requests(self) -> int:
+        return sum(run.requests for run in self.runs)
+
+    @property
+    def errors(self) -> int:
+        return sum(run.errors for run in self.runs)
+
+    def p(self, q: float) -> float | None:
+        values = [value for run in self.runs if (value := run.p(q)) is not None]
+        return statistics.median(values) if values else None
+
+
+def multipart(field: str, filename: str, data: bytes) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+            f"Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def run_load(port: int, requests: list[Request], clients: int, seconds: float, label: str) -> Run:
+    """`clients` threads, each sending requests back to back (round robin over `requests`)."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    errors = 0
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + seconds
+    counter = iter(range(10**12))
+
+    def client() -> None:
+        nonlocal errors
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while time.perf_counter() < stop_at:
+            with lock:
+                request = requests[next(counter) % len(requests)]
+            headers = {"Content-Type": request.content_type} if request.content_type else {}
+            started = time.perf_counter()
+            try:
+                connection.request(request.method, request.path, body=request.body or None, headers=headers)
+                response = connection.getresponse()
+                response.read()
+                elapsed = (time.perf_counter() - started) * 1000
+                with lock:
+                    statuses[response.status] = statuses.get(response.status, 0) + 1
+                    if response.status == 200:
+                        latencies.append(elapsed)
+                    else:
+                        errors += 1
+                if response.getheader("Connection", "").lower() == "close":
+                    connection.close()
+            except (OSError, http.client.HTTPException):
+                with lock:
+                    errors += 1
+                connection.close()
+        connection.close()
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    started = time.perf_counter()
+    with tqdm(total=round(seconds), desc=f"{label} x{clients}", unit="s", leave=False) as bar:
+        for thread in threads:
+            thread.start()
+        while any(thread.is_alive() for thread in threads):
+            time.sleep(1)
+            bar.update(min(1, bar.total - bar.n))
+    elapsed = time.perf_counter() - started
+    return Run(label, clients, elapsed, latencies, errors, statuses)
+
+
+# --- the scratch shop -------------------------------------------------------------------------
+
+
+def scratch_setup(
+    dataset: Path, workers: int, threads: int, limit: int | None
+) -> tuple[subprocess.Popen, int, dict, str, dict]:
+    """Scratch database with the dataset imported and embedded, and gunicorn serving it."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    django.setup()
+    from django.conf import settings
+
+    from config import embedded
+    from recommendations import evaluation
+
+    database = settings.DATABASES["default"]
+    name = f"{database['NAME'][: 63 - len(SCRATCH_SUFFIX)]}{SCRATCH_SUFFIX}"
+    evaluation.scratch_database_create(database, name)
+    WORK_DIR.mkdir(parents=True, exist_ok=True)
+    env = evaluation.scratch_environment(
+        database_url_=evaluation.database_url(database, name), media_root=WORK_DIR / "media"
+    )
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings.production",
+            "SECRET_KEY": "benchmark-only-" + uuid.uuid4().hex,
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "SECURE_SSL_REDIRECT": "false",
+            "SERVE_MEDIA": "true",
+            "STATIC_ROOT": str(WORK_DIR / "static"),
+            # The benchmark is the only client: the per-client limit would reject its load.
+            "PHOTO_SEARCH_THROTTLE_RATE": "1000000/minute",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    manage = [sys.executable, str(BASE_DIR / "manage.py")]
+    limit_args = ["--limit", str(limit)] if limit else []
+    steps = [
+        ("Creating the tables", [*manage, "migrate", "--no-input", "--verbosity", "0"]),
+        ("Collecting static files", [*manage, "collectstatic", "--no-input", "--verbosity", "0"]),
+        ("Importing the catalogue", [*manage, "import_catalog", str(dataset), "--no-queue", *limit_args]),
+        ("Computing the embeddings", [*manage, "embed_products", "--missing", "--now"]),
+    ]
+    for title, command in steps:
+        print(f"== {title}", flush=True)
+        subprocess.run(command, env=env, cwd=BASE_DIR, check=True)
+
+    port = embedded.free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            *("-m", "gunicorn", "config.wsgi:application"),
+            *("--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads)),
+            *("--timeout", "120", "--log-level", "warning"),
+        ],
+        env=env,
+        cwd=BASE_DIR,
+    )
+    deadline = time.monotonic() + 60
+    while not embedded.port_open(port):
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("gunicorn did not start")
+        time.sleep(0.2)
+    return server, port, database, name, env
+
+
+def product_ids(env: dict) -> list[int]:
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(BASE_DIR / "manage.py"),
+            "shell",
+            "--verbosity",
+            "0",
+            "-c",
+            "from shop.models import Product; "
+            "print(*Product.objects.filter(is_active=True).values_list('id', flat=True))",
+        ],
+        env=env,
+        cwd=BASE_DIR,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return [int(value) for value in out.stdout.split()]
+
+
+def photo_requests(folder: Path, count: int, seed: int) -> list[Request]:
+    files = sorted(folder.glob("*.jpg"))
+    random.Random(seed).shuffle(files)
+    requests = []
+    for path in files[:count]:
+        body, content_type = multipart("image", path.name, path.read_bytes())
+        requests.append(Request("POST", "/api/search/photo/", body, content_type))
+    return requests
+
+
+def warm_up(port: int, requests: list[Request], workers: int, threads: int) -> None:
+    """Until every worker process has loaded the model: rounds of concurrent searches until
+    the slowest one is fast."""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        result = run_load(port, requests, workers * threads, 3.0, "warm-up")
+        if result.latencies_ms and max(result.latencies_ms) < 2000 and not result.errors:
+            return
+    print("warning: the warm-up did not settle within 3 minutes", file=sys.stderr)
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def table(results: list[Result]) -> str:
+    lines = [
+        "| scenario | clients | requests/s | p50 ms | p95 ms | p99 ms | requests | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.scenario} | {r.clients} | {r.rps:,.1f} | {fmt(r.p(50), 1)} | {fmt(r.p(95), 1)} "
+            f"| {fmt(r.p(99), 1)} | {r.requests:,} | {r.errors} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(results: list[Result], img_dir: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    img_dir.mkdir(parents=True, exist_ok=True)
+    path = img_dir / "pages_load.png"
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    for scenario in dict.fromkeys(r.scenario for r in results):
+        rows = [r for r in results if r.scenario == scenario]
+        clients = [r.clients for r in rows]
+        left.plot(clients, [r.rps for r in rows], marker="o", label=scenario)
+        right.plot(clients, [r.p(50) for r in rows], marker="o", label=f"{scenario} p50")
+        right.plot(clients, [r.p(95) for r in rows], marker="x", linestyle="--", label=f"{scenario} p95")
+    left.set(xlabel="concurrent clients", ylabel="requests/s", title="Throughput")
+    right.set(xlabel="concurrent clients", ylabel="latency (ms)", yscale="log", title="Latency")
+    for ax in (left, right):
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def append_report(out_dir: Path, results: list[Result], command: str, facts: dict, image: Path) -> Path:
+    report = out_dir / "benchmarks.md"
+    section = f"""
+## Pages under load, {dt.datetime.now().strftime("%Y-%m-%d %H:%M")} (commit {git_commit()})
+
+- Machine: {machine()}; load average at start {facts["loadavg"]}.
+- Command: `{command}` (total {facts["total_s"] / 60:.1f} min).
+- Server: gunicorn, {facts["workers"]} workers x {facts["threads"]} threads, `config.settings.production`
+  (DEBUG off), catalogue `{facts["dataset"]}` ({facts["products"]:,} products, embedded) in a scratch database.
+- Load: one thread per client in the benchmark process, each sending its next request as soon as the last
+  one answered, {facts["repeats"]} runs of {facts["seconds"]:.0f} s per row (medians shown) after a warm-up
+  (every worker has loaded the model).
+  The generator shares the 2 cores with the server. Latency counts 200 responses only; any other status or
+  a failed connection is an error.
+- Product page: `GET /products/<id>/` over all products in a shuffled order (the page with its similar
+  items and more of the same type). Search by photo: `POST /api/search/photo/` with {facts["photos"]}
+  catalogue photos of `{facts["photo_dataset"]}` (held out from the searched catalogue when that is
+  `fashion-extra`).
+
+{table(results)}
+
+![requests/s and latency vs clients]({image.relative_to(out_dir).as_posix()})
+"""
+    with report.open("a") as handle:
+        handle.write(section)
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="fashion-sample", help="folder name under the data dir, or a path")
+    parser.add_argument("--photos", default="fashion-extra", help="query photos: folder name or path")
+    parser.add_argument("--photo-count", type=int, default=50)
+    parser.add_argument("--limit", type=int, default=None, help="import only the first N products (quick runs)")
+    parser.add_argument("--clients", default="1,8,16,32")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of one timed run")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per cell; the table shows medians")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (the Dockerfile's value)")
+    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (the Dockerfile's)")
+    parser.add_argument("--scenarios", default="product,photo", help="product,photo")
+    parser.add_argument("--seed", type=int, default=20261127)
+    parser.add_argument("--out", type=Path, default=BASE_DIR / "docs")
+    args = parser.parse_args(argv)
+
+    dataset = Path(args.dataset) if "/" in args.dataset else DATA_DIR / args.dataset
+    photos = Path(args.photos) if "/" in args.photos else DATA_DIR / args.photos
+    photos = photos if photos.is_dir() and (photos / "images").is_dir() else dataset
+    if not (dataset / "styles.csv").exists():
+        raise SystemExit(f"Benchmark data not found: {dataset}. Set BENCH_DATA_DIR or pass --dataset PATH.")
+    clients = [int(value) for value in args.clients.split(",") if value.strip()]
+    scenarios = {value.strip() for value in args.scenarios.split(",") if value.strip()}
+    if not scenarios or scenarios - {"product", "photo"}:
+        raise SystemExit("--scenarios takes product, photo or both")
+
+    started = time.perf_counter()
+    load = loadavg()
+    server, port, database, name, env = scratch_setup(dataset, args.workers, args.threads, args.limit)
+    results: list[Result] = []
+    try:
+        ids = product_ids(env)
+        random.Random(args.seed).shuffle(ids)
+        plans = {}
+        if "product" in scenarios:
+            plans["product page"] = [Request("GET", f"/products/{product_id}/") for product_id in ids]
+        if "photo" in scenarios:
+            plans["search by photo"] = photo_requests(photos / "images", args.photo_count, args.seed)
+        print("== Warming up", flush=True)
+        for requests in plans.values():
+            warm_up(port, requests, args.workers, args.threads)
+        for scenario, requests in plans.items():
+            for count in clients:
+                result = Result([run_load(port, requests, count, args.seconds, scenario) for _ in range(args.repeats)])
+                print(
+                    f"{scenario:>16} x{count:<3} {result.rps:8.1f} req/s  p50 {fmt(result.p(50), 1):>7} ms  "
+                    f"p95 {fmt(result.p(95), 1):>7} ms  errors {result.errors}",
+                    flush=True,
+                )
+                results.append(result)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        from recommendations import evaluation
+
+        evaluation.scratch_database_drop(database, name)
+
+    total = time.perf_counter() - started
+    facts = {
+        "loadavg": load,
+        "total_s": total,
+        "workers": args.workers,
+        "threads": args.threads,
+        "dataset": dataset.name,
+        "products": len(ids),
+        "seconds": args.seconds,
+        "repeats": args.repeats,
+        "photos": len(plans.get("search by photo", [])),
+        "photo_dataset": photos.name,
+    }
+    command = "python -m benchmarks.pages_load " + " ".join(sys.argv[1:] if argv is None else argv)
+    image = plot(results, args.out / "img")
+    report = append_report(args.out, results, command.strip(), facts, image)
+    print()
+    print(table(results))
+    print(f"\nDone in {total / 60:.1f} min; appended to {report}, plot {image}.")
+    errors = sum(r.errors for r in results)
+    if errors:
+        print(f"{errors} requests failed: see the table.", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
