@@ -4,6 +4,10 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("form.sort-form select").forEach((select) => {
     select.addEventListener("change", () => select.form.requestSubmit());
   });
+  // On small screens the filter panel starts folded so the results show first.
+  if (window.matchMedia("(max-width: 800px)").matches) {
+    document.querySelectorAll("details.facets-panel").forEach((panel) => { panel.open = false; });
+  }
   // Escape closes an open menu and returns focus to its toggle; so does a click elsewhere.
   const menus = document.querySelectorAll("details.menu");
   document.addEventListener("keydown", (event) => {
