@@ -18,6 +18,7 @@ from shop.models import Category, Product
 
 SEARCH_CONFIG = "english"
 CATEGORY_TYPO_THRESHOLD = 0.5
+FACET_ID_LIST_MAX = 5000
 
 SORT_RELEVANCE = "relevance"
 SORT_NEWEST = "newest"
@@ -209,7 +210,18 @@ def product_facets(*, filters: ProductFilters) -> dict[str, list[FacetValue]]:
     Values selected but absent from the results still appear, with count 0, so they can be removed.
     """
     facets: dict[str, list[FacetValue]] = {}
-    text = _text_match(filters.q.strip()) if filters.q.strip() else None
+    text = None
+    if filters.q.strip():
+        # The text match is the costly part: resolve it once, not in each of the six counts
+        # (unless it matches so much that the id list would cost more than the match).
+        text = _text_match(filters.q.strip())
+        matched = list(
+            Product.objects.filter(text, is_active=True)
+            .values_list("pk", flat=True)
+            .order_by()[: FACET_ID_LIST_MAX + 1]
+        )
+        if len(matched) <= FACET_ID_LIST_MAX:
+            text = Q(pk__in=matched)
     for key, column in FACET_FIELDS.items():
         selected = set(getattr(filters, key))
         rows = (
