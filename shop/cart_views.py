@@ -96,13 +96,13 @@ def cart_add(request: HttpRequest, product_id: int) -> HttpResponse:
     back = _next_url(request) or product.get_absolute_url()
     form = QuantityForm(request.POST if "quantity" in request.POST else {"quantity": 1})
     if not form.is_valid():
-        messages.error(request, form.errors["quantity"][0], extra_tags="add-to-cart")
+        messages.error(request, form.errors["quantity"][0], extra_tags="inline add-to-cart")
         return redirect(back)
     quantity = form.cleaned_data["quantity"]
     try:
         carts.cart_add(cart=_cart(request), product_id=product.pk, quantity=quantity)
     except ValidationError as exc:
-        messages.error(request, exc.messages[0], extra_tags="add-to-cart")
+        messages.error(request, exc.messages[0], extra_tags="inline add-to-cart")
         return redirect(back)
     messages.success(request, f"Added {quantity} × “{product.name}” to your cart.")
     return redirect("shop:cart")
@@ -112,7 +112,7 @@ def cart_add(request: HttpRequest, product_id: int) -> HttpResponse:
 def cart_update(request: HttpRequest, product_id: int) -> HttpResponse:
     """POST `quantity` (0 removes the line); back to the cart page."""
     form = QuantityForm(request.POST)
-    tag = f"cart-line-{product_id}"
+    tag = f"inline cart-line-{product_id}"
     if not form.is_valid():
         messages.error(request, form.errors["quantity"][0], extra_tags=tag)
         return redirect("shop:cart")

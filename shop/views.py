@@ -1,30 +1,77 @@
 """Storefront pages: thin views that read through selectors."""
 
+from __future__ import annotations
+
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 
 from recommendations.selectors import image_similar_list, product_embedding_status, product_similar_list
-from shop.forms import PhotoSearchForm
-from shop.selectors import product_get, product_list
+from shop.forms import PhotoSearchForm, ProductFilterForm
+from shop.models import Category
+from shop.selectors import (
+    FACET_FIELDS,
+    ProductFilters,
+    category_get,
+    category_tree,
+    product_facets,
+    product_get,
+    product_list,
+    product_more_in_type_list,
+    product_search,
+)
+
+LISTING_PAGE_SIZE = 24
+NEW_ARRIVALS = 12
+FACET_TITLES = {
+    "gender": "Gender",
+    "article_type": "Type",
+    "colour": "Colour",
+    "season": "Season",
+    "usage": "Usage",
+    "price": "Price",
+}
+# Parameters that define the result set; the page number and sort are not filters.
+FILTER_KEYS = ("q", *FACET_FIELDS, "price_min", "price_max")
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    """shop/home.html: the newest products, paginated."""
-    page = Paginator(product_list(), 24).get_page(request.GET.get("page"))
-    return render(request, "shop/home.html", {"page": page})
+    """shop/home.html: the category tree, new arrivals and the photo-search entry."""
+    return render(
+        request,
+        "shop/home.html",
+        {"categories": category_tree(), "new_arrivals": list(product_list()[:NEW_ARRIVALS])},
+    )
+
+
+def product_list_view(request: HttpRequest) -> HttpResponse:
+    """shop/product_list.html: the whole catalogue with facets, sort and pages."""
+    return _listing(request, title="All products")
+
+
+def category(request: HttpRequest, category_id: int) -> HttpResponse:
+    """shop/product_list.html: one category (any level, descendants included) with facets."""
+    node = category_get(category_id=category_id)
+    return _listing(request, title=node.name, category=node)
+
+
+def search(request: HttpRequest) -> HttpResponse:
+    """shop/product_list.html: text search results (`q`), ranked, with the same facets."""
+    return _listing(request, title="Search", searching=True)
 
 
 def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
-    """shop/product_detail.html: the product and its visually similar items."""
+    """shop/product_detail.html: the product, its visually similar items and more of its type."""
     product = product_get(product_id=product_id)
     return render(
         request,
         "shop/product_detail.html",
         {
             "product": product,
+            "breadcrumbs": product.category.path() if product.category else [],
             "similar": product_similar_list(product=product),
             "embedding": product_embedding_status(product=product),
+            "more_in_type": product_more_in_type_list(product=product),
         },
     )
 
@@ -40,3 +87,122 @@ def photo_search(request: HttpRequest) -> HttpResponse:
     else:
         form, status = PhotoSearchForm(), 200
     return render(request, "shop/photo_search.html", {"form": form, "results": results}, status=status)
+
+
+def _listing(
+    request: HttpRequest, *, title: str, category: Category | None = None, searching: bool = False
+) -> HttpResponse:
+    form = ProductFilterForm(request.GET)
+    valid = form.is_valid()
+    filters = form.filters(category_id=category.pk if category else None)
+    # Bad parameters are ignored and reported; the rest of the listing still works.
+    errors = [f"{form.fields[name].label}: {error}" for name, errs in form.errors.items() for error in errs]
+    page = Paginator(product_search(filters=filters), LISTING_PAGE_SIZE).get_page(request.GET.get("page"))
+    params = _clean_params(request.GET, form)
+    context = {
+        "title": f"Results for “{filters.q}”" if searching and filters.q else title,
+        "category": category,
+        "breadcrumbs": category.path() if category else [],
+        "searching": searching,
+        "form": form,
+        "errors": errors,
+        "filters": filters,
+        "page": page,
+        "facets": _facet_groups(filters, params),
+        "active_filters": _active_filters(filters, params, searching=searching),
+        "clear_url": _url(QueryDict(mutable=True) if not (searching and filters.q) else _only(params, "q")),
+        "sort_value": filters.sort,
+        "sort_hidden": [(k, v) for k in FILTER_KEYS for v in params.getlist(k)],
+        "page_urls": _page_urls(page, params),
+        "suggestions": category_tree()[:6] if not page.paginator.count else [],
+    }
+    return render(request, "shop/product_list.html", context, status=200 if valid else 400)
+
+
+def _clean_params(query: QueryDict, form: ProductFilterForm) -> QueryDict:
+    """The query string without page and without the parameters that failed validation."""
+    params = QueryDict(mutable=True)
+    for key in (*FILTER_KEYS, "sort"):
+        if key in form.errors:
+            continue
+        for value in query.getlist(key):
+            if value.strip():
+                params.appendlist(key, value)
+    return params
+
+
+def _only(params: QueryDict, key: str) -> QueryDict:
+    kept = QueryDict(mutable=True)
+    kept.setlist(key, params.getlist(key))
+    return kept
+
+
+def _url(params: QueryDict) -> str:
+    return f"?{params.urlencode()}" if params else "?"
+
+
+def _facet_groups(filters: ProductFilters, params: QueryDict) -> list[dict]:
+    groups = []
+    for key, values in product_facets(filters=filters).items():
+        options = []
+        for value in values:
+            changed = params.copy()
+            if key == "price":
+                for bound in ("price_min", "price_max"):
+                    changed.pop(bound, None)
+                if not value.selected:
+                    if value.price_min is not None:
+                        changed["price_min"] = str(value.price_min)
+                    if value.price_max is not None:
+                        changed["price_max"] = str(value.price_max)
+            else:
+                current = changed.getlist(key)
+                changed.setlist(
+                    key, [v for v in current if v != value.value] if value.selected else [*current, value.value]
+                )
+            options.append(
+                {
+                    "label": value.label,
+                    "count": value.count,
+                    "selected": value.selected,
+                    "url": _url(changed),
+                }
+            )
+        if any(o["count"] or o["selected"] for o in options):
+            groups.append({"key": key, "title": FACET_TITLES[key], "options": options})
+    return groups
+
+
+def _active_filters(filters: ProductFilters, params: QueryDict, *, searching: bool) -> list[dict]:
+    chips = []
+    if filters.q and not searching:
+        changed = params.copy()
+        changed.pop("q", None)
+        chips.append({"label": f"Search: {filters.q}", "url": _url(changed)})
+    for key in FACET_FIELDS:
+        for value in getattr(filters, key):
+            changed = params.copy()
+            changed.setlist(key, [v for v in params.getlist(key) if v != value])
+            chips.append({"label": f"{FACET_TITLES[key]}: {value}", "url": _url(changed)})
+    if filters.price_min is not None or filters.price_max is not None:
+        changed = params.copy()
+        changed.pop("price_min", None)
+        changed.pop("price_max", None)
+        low = f"₹{filters.price_min:,.0f}" if filters.price_min is not None else "₹0"
+        high = f"₹{filters.price_max:,.0f}" if filters.price_max is not None else "any"
+        chips.append({"label": f"Price: {low} – {high}", "url": _url(changed)})
+    return chips
+
+
+def _page_urls(page, params: QueryDict) -> dict[str, str]:
+    def at(number: int) -> str:
+        changed = params.copy()
+        changed["page"] = str(number)
+        return _url(changed)
+
+    return {
+        "previous": at(page.previous_page_number()) if page.has_previous() else "",
+        "next": at(page.next_page_number()) if page.has_next() else "",
+        "first": at(1) if page.number > 2 else "",
+        "last": at(page.paginator.num_pages) if page.number < page.paginator.num_pages - 1 else "",
+    }
