@@ -4,6 +4,8 @@ import hashlib
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.urls import reverse
@@ -95,11 +97,18 @@ class Product(BaseModel):
     thumbnail_sha256 = models.CharField(_("thumbnail source SHA-256"), max_length=64, blank=True, editable=False)
     stock = models.PositiveIntegerField(_("in stock"), default=0)
     is_active = models.BooleanField(_("active"), default=True)
+    # Text search document: name, category path and attributes. A database trigger (migration
+    # 0003) keeps it current on every insert and update, bulk ones included; never set it here.
+    search_vector = SearchVectorField(_("search vector"), null=True, editable=False)
 
     class Meta:
         verbose_name = _("product")
         verbose_name_plural = _("products")
         ordering = ["-created_at", "-id"]
+        indexes = [
+            GinIndex(fields=["search_vector"], name="product_search_vector_gin"),
+            GinIndex(fields=["name"], opclasses=["gin_trgm_ops"], name="product_name_trgm"),
+        ]
 
     def __str__(self) -> str:
         return self.name

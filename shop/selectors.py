@@ -1,14 +1,283 @@
-"""Reads on the catalogue for the storefront."""
+"""Reads on the catalogue: listing, faceting, text search and the category tree.
 
-from django.db.models import QuerySet
+Callable without a request, so the storefront pages and the JSON API share them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
+from django.db.models import Count, F, Q, QuerySet, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.shortcuts import get_object_or_404
 
-from shop.models import Product
+from shop.models import Category, Product
+
+SEARCH_CONFIG = "english"
+
+SORT_RELEVANCE = "relevance"
+SORT_NEWEST = "newest"
+SORT_PRICE_ASC = "price_asc"
+SORT_PRICE_DESC = "price_desc"
+SORT_NAME = "name"
+SORT_CHOICES = {
+    SORT_RELEVANCE: "Relevance",
+    SORT_NEWEST: "Newest",
+    SORT_PRICE_ASC: "Price: low to high",
+    SORT_PRICE_DESC: "Price: high to low",
+    SORT_NAME: "Name",
+}
+
+# Effective-price ranges shown as the price facet; both ends inclusive, like price_min/price_max.
+PRICE_BUCKETS: tuple[tuple[Decimal | None, Decimal | None], ...] = (
+    (None, Decimal(500)),
+    (Decimal(500), Decimal(1000)),
+    (Decimal(1000), Decimal(2000)),
+    (Decimal(2000), Decimal(5000)),
+    (Decimal(5000), None),
+)
+
+# Listing facets: query-parameter key → the product column counted.
+FACET_FIELDS = {
+    "gender": "gender",
+    "article_type": "category__name",
+    "colour": "base_colour",
+    "season": "season",
+    "usage": "usage",
+}
+
+
+@dataclass(frozen=True)
+class ProductFilters:
+    q: str = ""
+    category_id: int | None = None  # any tree level; includes descendants
+    gender: tuple[str, ...] = ()
+    article_type: tuple[str, ...] = ()  # article type names
+    colour: tuple[str, ...] = ()
+    season: tuple[str, ...] = ()
+    usage: tuple[str, ...] = ()
+    price_min: Decimal | None = None
+    price_max: Decimal | None = None
+    sort: str = ""  # "" → relevance when q else newest
+
+    @property
+    def effective_sort(self) -> str:
+        if self.sort == SORT_RELEVANCE and not self.q.strip():
+            return SORT_NEWEST
+        if self.sort in SORT_CHOICES:
+            return self.sort
+        return SORT_RELEVANCE if self.q.strip() else SORT_NEWEST
+
+
+@dataclass(frozen=True)
+class FacetValue:
+    """One option of a facet. For the price facet, value is "min-max" (either end may be empty)."""
+
+    value: str
+    label: str
+    count: int
+    selected: bool
+    price_min: Decimal | None = None
+    price_max: Decimal | None = None
+
+
+@dataclass
+class CategoryNode:
+    id: int
+    name: str
+    level: int
+    product_count: int = 0
+    children: list[CategoryNode] = field(default_factory=list)
+
+
+def _effective_price():
+    return Coalesce("discounted_price", "price")
+
+
+def _search_query(q: str) -> SearchQuery:
+    return SearchQuery(q, search_type="websearch", config=SEARCH_CONFIG)
+
+
+def _category_ids_below(category_id: int) -> QuerySet[Category]:
+    """The category and its descendants (the tree is three levels deep)."""
+    return Category.objects.filter(
+        Q(pk=category_id) | Q(parent_id=category_id) | Q(parent__parent_id=category_id)
+    ).values("pk")
+
+
+def _text_match(q: str) -> Q:
+    """Full-text match on the stored search vector, or a typo-tolerant trigram match on the name
+    or on the names of the product's article type and its ancestors."""
+    typo_categories = Category.objects.filter(
+        Q(name__trigram_word_similar=q)
+        | Q(parent__name__trigram_word_similar=q)
+        | Q(parent__parent__name__trigram_word_similar=q)
+    ).values("pk")
+    return Q(search_vector=_search_query(q)) | Q(name__trigram_word_similar=q) | Q(category_id__in=typo_categories)
+
+
+def _filtered(filters: ProductFilters, *, skip: str = "") -> QuerySet[Product]:
+    """Active products narrowed by every filter except the facet named by skip."""
+    qs = Product.objects.filter(is_active=True)
+    q = filters.q.strip()
+    if q:
+        qs = qs.filter(_text_match(q))
+    if filters.category_id is not None:
+        qs = qs.filter(category_id__in=_category_ids_below(filters.category_id))
+    for key, column in FACET_FIELDS.items():
+        values = getattr(filters, key)
+        if values and key != skip:
+            qs = qs.filter(**{f"{column}__in": values})
+    if skip != "price" and (filters.price_min is not None or filters.price_max is not None):
+        qs = qs.alias(effective_price=_effective_price())
+        if filters.price_min is not None:
+            qs = qs.filter(effective_price__gte=filters.price_min)
+        if filters.price_max is not None:
+            qs = qs.filter(effective_price__lte=filters.price_max)
+    return qs
+
+
+def product_search(*, filters: ProductFilters) -> QuerySet[Product]:
+    """Active products matching the filters, ranked (text search) or sorted.
+
+    Each product carries `effective_price`; with a query, also `rank` (full text) and `similarity`
+    (trigram word similarity of the name), which order results under the relevance sort.
+    """
+    qs = _filtered(filters).select_related("category").annotate(effective_price=_effective_price())
+    q = filters.q.strip()
+    sort = filters.effective_sort
+    if q:
+        qs = qs.annotate(
+            rank=SearchRank(F("search_vector"), _search_query(q)),
+            similarity=Greatest(TrigramWordSimilarity(Value(q), "name"), Value(0.0)),
+        )
+    if sort == SORT_RELEVANCE:
+        return qs.order_by("-rank", "-similarity", "-created_at", "-id")
+    if sort == SORT_PRICE_ASC:
+        return qs.order_by(F("effective_price").asc(nulls_last=True), "name", "id")
+    if sort == SORT_PRICE_DESC:
+        return qs.order_by(F("effective_price").desc(nulls_last=True), "name", "id")
+    if sort == SORT_NAME:
+        return qs.order_by("name", "id")
+    return qs.order_by("-created_at", "-id")
+
+
+def _price_label(low: Decimal | None, high: Decimal | None) -> str:
+    if low is None:
+        return f"Up to ₹{high:,.0f}"
+    if high is None:
+        return f"₹{low:,.0f} and above"
+    return f"₹{low:,.0f} – ₹{high:,.0f}"
+
+
+def price_range_value(low: Decimal | None, high: Decimal | None) -> str:
+    return f"{'' if low is None else low}-{'' if high is None else high}"
+
+
+def product_facets(*, filters: ProductFilters) -> dict[str, list[FacetValue]]:
+    """Counts per value for gender, article_type, colour, season, usage and price.
+
+    Disjunctive: each facet's counts apply every filter except that facet's own selection, so the
+    counts say how many products a shopper gets by adding that value (or switching price range).
+    Values selected but absent from the results still appear, with count 0, so they can be removed.
+    """
+    facets: dict[str, list[FacetValue]] = {}
+    for key, column in FACET_FIELDS.items():
+        selected = set(getattr(filters, key))
+        rows = (
+            _filtered(filters, skip=key)
+            .exclude(**{f"{column}__isnull": True})
+            .exclude(**{column: ""})
+            .values_list(column)
+            .annotate(n=Count("pk"))
+            .order_by("-n", column)
+        )
+        values = [FacetValue(value, value, n, value in selected) for value, n in rows]
+        seen = {v.value for v in values}
+        values += [FacetValue(value, value, 0, True) for value in sorted(selected - seen)]
+        facets[key] = values
+
+    priced = _filtered(filters, skip="price").alias(effective_price=_effective_price())
+    aggregates = {}
+    for i, (low, high) in enumerate(PRICE_BUCKETS):
+        condition = Q(effective_price__isnull=False)
+        if low is not None:
+            condition &= Q(effective_price__gte=low)
+        if high is not None:
+            condition &= Q(effective_price__lte=high)
+        aggregates[f"b{i}"] = Count("pk", filter=condition)
+    counts = priced.aggregate(**aggregates)
+    facets["price"] = [
+        FacetValue(
+            price_range_value(low, high),
+            _price_label(low, high),
+            counts[f"b{i}"],
+            (filters.price_min, filters.price_max) == (low, high),
+            low,
+            high,
+        )
+        for i, (low, high) in enumerate(PRICE_BUCKETS)
+    ]
+    return facets
+
+
+def category_tree(*, with_empty: bool = False) -> list[CategoryNode]:
+    """Master categories with their sub-categories and article types, and active-product counts.
+
+    Two queries whatever the size of the tree. Empty branches are left out unless with_empty.
+    """
+    counts = dict(
+        Product.objects.filter(is_active=True, category__isnull=False)
+        .values_list("category_id")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    nodes = {c.pk: CategoryNode(c.pk, c.name, c.level) for c in Category.objects.order_by("level", "name")}
+    children: dict[int | None, list[CategoryNode]] = defaultdict(list)
+    parents = dict(Category.objects.values_list("pk", "parent_id")) if nodes else {}
+    for pk, node in nodes.items():
+        node.product_count = counts.get(pk, 0)
+        children[parents[pk]].append(node)
+    # Article types first, then sums up the tree.
+    for level in (Category.Level.SUB, Category.Level.MASTER):
+        for node in nodes.values():
+            if node.level == level:
+                node.children = children[node.id]
+                node.product_count += sum(child.product_count for child in node.children)
+
+    def prune(items: list[CategoryNode]) -> list[CategoryNode]:
+        kept = [item for item in items if with_empty or item.product_count]
+        for item in kept:
+            item.children = prune(item.children)
+        return kept
+
+    return prune(children[None])
+
+
+def category_get(*, category_id: int) -> Category:
+    """A category with its ancestors loaded (for breadcrumbs); 404 when unknown."""
+    return get_object_or_404(Category.objects.select_related("parent__parent"), pk=category_id)
 
 
 def product_list() -> QuerySet[Product]:
-    return Product.objects.filter(is_active=True).select_related("category").order_by("-created_at", "-id")
+    """Active products, newest first."""
+    return product_search(filters=ProductFilters(sort=SORT_NEWEST))
 
 
 def product_get(*, product_id: int) -> Product:
     return get_object_or_404(Product.objects.select_related("category__parent__parent"), pk=product_id, is_active=True)
+
+
+def product_more_in_type_list(*, product: Product, limit: int = 6) -> list[Product]:
+    """Other active products of the same article type, newest first."""
+    if product.category_id is None:
+        return []
+    return list(
+        Product.objects.filter(is_active=True, category_id=product.category_id)
+        .exclude(pk=product.pk)
+        .select_related("category")
+        .order_by("-created_at", "-id")[:limit]
+    )
