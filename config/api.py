@@ -90,6 +90,9 @@ class ValidationErrorSerializer(ErrorSerializer):
     )
 
 
+# Endpoints open to everyone: either way of logging in, or none.
+PUBLIC_AUTH = [{"tokenAuth": []}, {"cookieAuth": []}, {}]
+
 ERROR_DESCRIPTIONS = {
     400: "Invalid input.",
     401: "Authentication required (session cookie or `Authorization: Token <key>`).",

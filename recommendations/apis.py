@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import PhotoSearchThrottle, error_responses
+from config.api import PUBLIC_AUTH, PhotoSearchThrottle, error_responses
 from recommendations.models import ProductEmbedding
 from recommendations.selectors import (
     SimilarProduct,
@@ -65,6 +65,7 @@ class ProductSimilarApi(APIView):
 
     @extend_schema(
         operation_id="products_similar_list",
+        auth=PUBLIC_AUTH,
         summary="Visually similar products",
         description="Best first; `score` is the cosine similarity of the two images' embeddings.",
         parameters=[CountSerializer],
@@ -100,6 +101,7 @@ class PhotoSearchApi(APIView):
 
     @extend_schema(
         operation_id="search_photo_create",
+        auth=PUBLIC_AUTH,
         summary="Search by photo",
         description=(
             "Upload a photo (multipart `image`: JPEG, PNG, GIF, WebP, BMP or TIFF); get the most similar products, "

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import Conflict, error_responses
+from config.api import PUBLIC_AUTH, Conflict, error_responses
 from shop import serializers as s
 from shop.models import Category, Product
 from shop.selectors import ProductFilters, category_tree, product_search
@@ -33,6 +33,7 @@ class ReadOnly(BasePermission):
 
 
 STAFF_WRITES = [ReadOnly | IsAdminUser]
+
 WRITE_ERRORS = (400, 401, 403)
 
 
@@ -57,6 +58,7 @@ class ProductListApi(APIView):
 
     @extend_schema(
         operation_id="products_list",
+        auth=PUBLIC_AUTH,
         summary="List, filter, search and sort products",
         description=(
             "The storefront's listing: active products only. List parameters may repeat "
@@ -113,6 +115,7 @@ class ProductDetailApi(APIView):
 
     @extend_schema(
         operation_id="products_retrieve",
+        auth=PUBLIC_AUTH,
         summary="One product",
         description="Active products for everyone; staff also get inactive ones.",
         responses={200: s.ProductSerializer, **error_responses(404)},
@@ -178,6 +181,7 @@ class CategoryListApi(APIView):
 
     @extend_schema(
         operation_id="categories_list",
+        auth=PUBLIC_AUTH,
         summary="The category tree",
         description=(
             "Master categories, each with its sub-categories and their article types, with counts of active "
@@ -216,6 +220,7 @@ class CategoryDetailApi(APIView):
 
     @extend_schema(
         operation_id="categories_retrieve",
+        auth=PUBLIC_AUTH,
         summary="One category, with its path from the root",
         responses={200: s.CategorySerializer, **error_responses(404)},
         tags=["categories"],
@@ -263,12 +268,13 @@ class AuthTokenApi(ObtainAuthToken):
 
     @extend_schema(
         operation_id="auth_token_create",
+        auth=PUBLIC_AUTH,
         summary="Get an API token",
         description="The same token is returned until it is deleted in the admin.",
         request={
-            "application/json": s.TokenRequestSerializer,
-            "multipart/form-data": s.TokenRequestSerializer,
-            "application/x-www-form-urlencoded": s.TokenRequestSerializer,
+            "application/json": s.CredentialsSerializer,
+            "multipart/form-data": s.CredentialsSerializer,
+            "application/x-www-form-urlencoded": s.CredentialsSerializer,
         },
         responses={200: s.TokenSerializer, **error_responses(400)},
         tags=["auth"],

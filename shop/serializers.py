@@ -164,7 +164,7 @@ class ProductInputSerializer(serializers.Serializer):
 # --- Authentication ---
 
 
-class TokenRequestSerializer(serializers.Serializer):
+class CredentialsSerializer(serializers.Serializer):
     username = serializers.CharField()
     password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
 
