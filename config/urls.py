@@ -7,6 +7,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("recommendations.urls")),
     path("api/", include("shop.api_urls")),
+    # Django's login, logout (POST), password change and reset views; templates in templates/registration/.
+    path("accounts/", include("django.contrib.auth.urls")),
     path("", include("shop.urls")),
 ]
 

@@ -6,7 +6,7 @@ from django.utils.html import format_html
 from recommendations.selectors import products_with_embedding_status
 from recommendations.services import embeddings_recompute
 from shop.forms import ProductAdminForm
-from shop.models import Category, Product
+from shop.models import Category, Order, OrderLine, Product
 
 
 @admin.register(Category)
@@ -31,12 +31,27 @@ class EmbeddingStatusFilter(admin.SimpleListFilter):
         return queryset
 
 
+class InStockFilter(admin.SimpleListFilter):
+    title = "stock"
+    parameter_name = "stock"
+
+    def lookups(self, request, model_admin):
+        return [("in", "In stock"), ("out", "Out of stock")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "in":
+            return queryset.filter(stock__gt=0)
+        if self.value() == "out":
+            return queryset.filter(stock=0)
+        return queryset
+
+
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
     form = ProductAdminForm
-    list_display = ["thumbnail", "name", "sku", "category", "price", "embedding", "is_active", "updated_at"]
+    list_display = ["thumbnail", "name", "sku", "category", "price", "stock", "embedding", "is_active", "updated_at"]
     list_display_links = ["thumbnail", "name"]
-    list_filter = [EmbeddingStatusFilter, "is_active", "gender", "category__parent__parent"]
+    list_filter = [EmbeddingStatusFilter, "is_active", InStockFilter, "gender", "category__parent__parent"]
     search_fields = ["name", "sku", "brand"]
     readonly_fields = ["image_preview", "image_sha256", "created_at", "updated_at"]
     autocomplete_fields = ["category"]
@@ -73,3 +88,47 @@ class ProductAdmin(admin.ModelAdmin):
     def recompute_embeddings(self, request: HttpRequest, queryset: QuerySet[Product]) -> None:
         count = embeddings_recompute(product_ids=queryset.values_list("pk", flat=True))
         self.message_user(request, f"Queued {count} products for new embeddings.", messages.SUCCESS)
+
+
+# --- Orders ---
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    extra = 0
+    can_delete = False
+    # What was sold at which price is history: frozen at order time.
+    fields = ["product", "sku", "product_name", "unit_price", "quantity", "line_total"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="line total")
+    def line_total(self, line: OrderLine) -> str:
+        return f"{line.line_total}"
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ["id", "created_at", "full_name", "email", "user", "status", "total"]
+    list_display_links = ["id", "created_at"]
+    list_filter = ["status", "created_at"]
+    search_fields = ["id", "email", "full_name", "lines__sku"]
+    date_hierarchy = "created_at"
+    inlines = [OrderLineInline]
+    # Staff move an order through its statuses; what was bought, by whom and for how much stays.
+    readonly_fields = ["user", "email", "payment_method", "total", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["status", "payment_method", "total", "user", "email", "created_at", "updated_at"]}),
+        (
+            "Shipping",
+            {"fields": ["full_name", "address_line1", "address_line2", "city", "postal_code", "country", "phone"]},
+        ),
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # orders come from checkout, which checks stock and freezes prices
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Order]:
+        return super().get_queryset(request).select_related("user")

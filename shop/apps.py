@@ -11,3 +11,5 @@ class ShopConfig(AppConfig):
 
         # Also guards Django's own ImageField checks against decompression bombs.
         Image.MAX_IMAGE_PIXELS = settings.IMAGE_MAX_PIXELS
+
+        from shop import signals  # noqa: F401  (merges the guest cart on login)

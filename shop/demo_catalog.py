@@ -34,6 +34,7 @@ __all__ = [
     "COLOURS",
     "DEMO_CATEGORIES",
     "PATTERNS",
+    "demo_stock",
     "draw_product",
     "generate_demo_catalog",
 ]
@@ -2356,6 +2357,20 @@ def _price(rng: random.Random, low: int, high: int) -> tuple[int, int]:
         return price, price
     discounted = round(price * (1 - rng.choice([0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6])))
     return price, max(1, min(price, discounted))
+
+
+def demo_stock(product_id: int) -> int:
+    """Units in stock for generated product `product_id`: varied, the same every run.
+
+    About one product in eleven is sold out and one in six is down to its last 1-3 units,
+    so the demo shows every stock state a shopper meets.
+    """
+    mixed = (product_id * 2654435761) % 2**32  # Knuth's multiplicative hash spreads neighbouring ids
+    if mixed % 11 == 3:
+        return 0
+    if mixed % 6 == 1:
+        return 1 + mixed % 3
+    return 4 + mixed % 27
 
 
 def _description(colour: str, pattern: str, noun: str, features: list[str], usage: str) -> str:

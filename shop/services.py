@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -51,19 +52,24 @@ def catalog_import(
     *,
     root: Path,
     limit: int | None = None,
+    stock: int | None = None,
     on_total: Callable[[int], None] | None = None,
     on_row: Callable[[], None] | None = None,
 ) -> ImportReport:
     """Import or update products from a Kaggle-layout folder. Safe to re-run.
 
     Good rows are imported; each bad row is reported with its reason and skipped.
-    New or changed images are queued for embedding in batches.
+    New or changed images are queued for embedding in batches. New products get `stock`
+    units (default IMPORT_DEFAULT_STOCK; the dataset has no stock); existing ones keep theirs.
     """
     from recommendations.services import embeddings_deferred
 
     root = Path(root)
     if not root.is_dir():
         raise CatalogError(f"{root} is not a folder.")
+    stock = settings.IMPORT_DEFAULT_STOCK if stock is None else stock
+    if not isinstance(stock, int) or isinstance(stock, bool) or stock < 0:
+        raise CatalogError(f"stock must be a whole number of 0 or more, not {stock!r}.")
     rows = list(read_styles(root / "styles.csv"))
     if limit is not None:
         rows = rows[:limit]
@@ -76,13 +82,15 @@ def catalog_import(
         # One transaction per chunk: an interrupted import keeps what it finished.
         with transaction.atomic(), embeddings_deferred():
             for row in rows[start : start + IMPORT_CHUNK]:
-                _import_row(root, row, report, seen, categories)
+                _import_row(root, row, report, seen, categories, stock)
                 if on_row:
                     on_row()
     return report
 
 
-def _import_row(root: Path, row: StyleRow | RowProblem, report: ImportReport, seen: dict, categories: dict) -> None:
+def _import_row(
+    root: Path, row: StyleRow | RowProblem, report: ImportReport, seen: dict, categories: dict, stock: int
+) -> None:
     if isinstance(row, RowProblem):
         report.skipped.append(row)
         return
@@ -126,7 +134,7 @@ def _import_row(root: Path, row: StyleRow | RowProblem, report: ImportReport, se
     }
     product = Product.objects.filter(sku=row.sku).first()
     if product is None:
-        product = Product(sku=row.sku, **fields)
+        product = Product(sku=row.sku, stock=stock, **fields)
         product.image = ContentFile(image_bytes, name=f"{row.sku}.jpg")
         product.save()
         report.created += 1
@@ -235,3 +243,15 @@ def product_deactivate(*, product: Product) -> Product:
     product.is_active = False
     product.save(update_fields=["is_active", "updated_at"])
     return product
+
+
+def product_stock_set(*, stock_by_sku: dict[str, int]) -> int:
+    """Set the stock of the products with these SKUs; returns how many were updated."""
+    updated = 0
+    with transaction.atomic():
+        for sku, stock in stock_by_sku.items():
+            if stock < 0:
+                raise ValueError(f"stock of {sku} must not be negative")
+            # update() skips Product.save and its signals: only the count changes.
+            updated += Product.objects.filter(sku=sku).update(stock=stock)
+    return updated

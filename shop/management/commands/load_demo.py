@@ -10,7 +10,9 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
-from shop.demo_catalog import generate_demo_catalog
+from shop.demo_catalog import demo_stock, generate_demo_catalog
+from shop.models import Product
+from shop.services import product_stock_set
 
 
 class Command(BaseCommand):
@@ -27,12 +29,18 @@ class Command(BaseCommand):
         var = Path(settings.BASE_DIR) / "var"
         var.mkdir(exist_ok=True)
         self._ensure_admin(var / "demo-admin.txt")
-        if dataset is None:
+        generated = dataset is None
+        if generated:
             dataset = var / f"demo-catalog-{count}"
             if not (dataset / "styles.csv").exists():
                 with tqdm(total=count, unit="product", desc="Drawing demo catalogue") as bar:
                     generate_demo_catalog(dataset, count=count, progress=bar.update)
+        existing = set(Product.objects.values_list("sku", flat=True))
         call_command("import_catalog", str(dataset), show=5)
+        if generated:
+            # Varied stock (a few sold out) for the products this run created; re-runs keep what shoppers bought.
+            new = Product.objects.exclude(sku__in=existing).values_list("sku", flat=True)
+            product_stock_set(stock_by_sku={sku: demo_stock(int(sku)) for sku in new if sku.isdigit()})
 
     def _ensure_admin(self, credentials: Path) -> None:
         User = get_user_model()

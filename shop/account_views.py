@@ -1,0 +1,62 @@
+"""Account pages beyond Django's auth views: sign-up and order history."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import UserCreationForm
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from shop.checkout import order_list_for_user
+
+
+class SignupForm(UserCreationForm):
+    email = forms.EmailField(
+        label="E-mail", help_text="For order confirmations and password resets.", widget=forms.EmailInput()
+    )
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ["username", "email"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["email"].widget.attrs["autocomplete"] = "email"
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip()
+        # One account per address, so password reset e-mails reach exactly one account.
+        if get_user_model().objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError("An account with this e-mail already exists. Log in or reset your password.")
+        return email
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    """registration/signup.html (`form`, `next`): creates the account and logs the shopper in."""
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
+        next_url = ""
+    if request.user.is_authenticated:
+        return redirect(next_url or "shop:home")
+    if request.method == "POST":
+        form = SignupForm(request.POST)
+        if form.is_valid():
+            user = form.save()
+            # Logging in fires user_logged_in, which moves the guest cart into the new account.
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, f"Welcome, {user.get_username()}! Your account is ready.")
+            return redirect(next_url or "shop:home")
+        status = 400
+    else:
+        form, status = SignupForm(), 200
+    return render(request, "registration/signup.html", {"form": form, "next": next_url}, status=status)
+
+
+@login_required
+def order_history(request: HttpRequest) -> HttpResponse:
+    """shop/order_history.html: the shopper's own orders (`orders`)."""
+    return render(request, "shop/order_history.html", {"orders": order_list_for_user(user=request.user)})
