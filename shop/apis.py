@@ -1,19 +1,23 @@
-"""REST API for the catalogue: products and categories (read for everyone, write for staff)."""
+"""REST API: products and categories (read for everyone, write for staff); cart and orders (own only)."""
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
-from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAdminUser
+from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAdminUser, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import PUBLIC_AUTH, Conflict, error_responses
 from shop import serializers as s
+from shop.cart import DbCart, cart_add, cart_remove, cart_summary, cart_update
+from shop.checkout import CheckoutError, order_get_for_user, order_list_for_user, order_place
 from shop.models import Category, Product
 from shop.selectors import ProductFilters, category_tree, product_search
 from shop.services import (
@@ -281,3 +285,159 @@ class AuthTokenApi(ObtainAuthToken):
     )
     def post(self, request: Request, *args, **kwargs) -> Response:
         return super().post(request, *args, **kwargs)
+
+
+# --- Cart and orders (the logged-in user's own) ---
+
+
+def _cart_response(request: Request, cart: DbCart, status_code: int = status.HTTP_200_OK) -> Response:
+    summary = cart_summary(cart=cart)
+    body = {
+        "lines": summary.lines,
+        "count": summary.count,
+        "total": summary.total,
+        "is_orderable": summary.is_orderable,
+    }
+    return Response(s.CartSerializer(body, context={"request": request}).data, status=status_code)
+
+
+class CartApi(APIView):
+    """GET /api/cart/: the user's cart priced from today's products."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="cart_retrieve",
+        summary="The user's cart",
+        responses={200: s.CartSerializer, **error_responses(401)},
+        tags=["cart"],
+    )
+    def get(self, request: Request) -> Response:
+        return _cart_response(request, DbCart(request.user))
+
+
+class CartLineListApi(APIView):
+    """POST /api/cart/lines/: add a product to the user's cart."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="cart_lines_create",
+        summary="Add a product to the cart",
+        description=(
+            "Adds `quantity` to the product's line (created if needed). Refused (400) for an unknown, "
+            "inactive, unpriced or out-of-stock product, or beyond the stock or the per-product maximum."
+        ),
+        request=s.CartLineInputSerializer,
+        responses={201: s.CartSerializer, **error_responses(400, 401)},
+        tags=["cart"],
+    )
+    def post(self, request: Request) -> Response:
+        params = s.CartLineInputSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        cart = DbCart(request.user)
+        try:
+            cart_add(cart=cart, product_id=params.validated_data["product"], quantity=params.validated_data["quantity"])
+        except DjangoValidationError as exc:
+            raise ValidationError({"product": exc.messages}) from None
+        return _cart_response(request, cart, status.HTTP_201_CREATED)
+
+
+class CartLineDetailApi(APIView):
+    """PATCH/DELETE /api/cart/lines/<product_id>/: change or remove one line of the user's cart."""
+
+    permission_classes = [IsAuthenticated]
+
+    def _cart_with(self, request: Request, product_id: int) -> DbCart:
+        cart = DbCart(request.user)
+        if product_id not in cart.quantities():
+            raise NotFound("This product is not in your cart.")
+        return cart
+
+    @extend_schema(
+        operation_id="cart_lines_partial_update",
+        summary="Change a line's quantity (0 removes it)",
+        request=s.CartLineUpdateSerializer,
+        responses={200: s.CartSerializer, **error_responses(400, 401, 404)},
+        tags=["cart"],
+    )
+    def patch(self, request: Request, product_id: int) -> Response:
+        params = s.CartLineUpdateSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        cart = self._cart_with(request, product_id)
+        try:
+            cart_update(cart=cart, product_id=product_id, quantity=params.validated_data["quantity"])
+        except DjangoValidationError as exc:
+            raise ValidationError({"quantity": exc.messages}) from None
+        return _cart_response(request, cart)
+
+    @extend_schema(
+        operation_id="cart_lines_destroy",
+        summary="Remove a line",
+        responses={204: OpenApiResponse(description="Removed."), **error_responses(401, 404)},
+        tags=["cart"],
+    )
+    def delete(self, request: Request, product_id: int) -> Response:
+        cart_remove(cart=self._cart_with(request, product_id), product_id=product_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class OrderListApi(APIView):
+    """GET /api/orders/ (the user's own, newest first); POST /api/orders/ (check out the user's cart)."""
+
+    permission_classes = [IsAuthenticated]
+    pagination_class = PageNumberPagination
+
+    @extend_schema(
+        operation_id="orders_list",
+        summary="The user's orders",
+        responses={200: s.OrderSerializer(many=True), **error_responses(401, 404)},
+        tags=["orders"],
+    )
+    def get(self, request: Request) -> Response:
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(order_list_for_user(user=request.user), request, view=self)
+        return paginator.get_paginated_response(s.OrderSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="orders_create",
+        summary="Place an order from the cart",
+        description=(
+            "Pay on delivery. Stock is checked and taken under row locks; the cart is emptied. 409 when the cart "
+            "is empty, an item ran out or became unavailable, or the total differs from `expected_total`; "
+            "nothing is ordered then and the error names the items."
+        ),
+        request=s.CheckoutInputSerializer,
+        responses={201: s.OrderSerializer, **error_responses(400, 401, 409)},
+        tags=["orders"],
+    )
+    def post(self, request: Request) -> Response:
+        params = s.CheckoutInputSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        details = dict(params.validated_data)
+        expected_total = details.pop("expected_total", None)
+        try:
+            order = order_place(
+                cart=DbCart(request.user), user=request.user, details=details, expected_total=expected_total
+            )
+        except CheckoutError as exc:
+            raise Conflict(" ".join(exc.messages)) from None
+        return Response(s.OrderSerializer(order).data, status=status.HTTP_201_CREATED)
+
+
+class OrderDetailApi(APIView):
+    """GET /api/orders/<id>/: one of the user's own orders; anyone else's is a 404."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="orders_retrieve",
+        summary="One of the user's orders",
+        responses={200: s.OrderSerializer, **error_responses(401, 404)},
+        tags=["orders"],
+    )
+    def get(self, request: Request, order_id: int) -> Response:
+        order = order_get_for_user(order_id=order_id, user=request.user)
+        if order is None:
+            raise NotFound("No order with this number in your account.")
+        return Response(s.OrderSerializer(order).data)

@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from shop.images import validate_image_file
-from shop.models import Category, Product
+from shop.models import Category, Order, Product
 
 SORT_CHOICES = ["relevance", "newest", "price_asc", "price_desc", "name"]
 
@@ -171,3 +171,95 @@ class CredentialsSerializer(serializers.Serializer):
 
 class TokenSerializer(serializers.Serializer):
     token = serializers.CharField(help_text="Send as `Authorization: Token <token>`.")
+
+
+# --- Cart and orders ---
+
+
+class ProductBriefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    url = serializers.SerializerMethodField(help_text="The storefront page.")
+    thumbnail_url = serializers.SerializerMethodField()
+
+    def get_url(self, product: Product) -> str:
+        return self.context["request"].build_absolute_uri(product.get_absolute_url())
+
+    def get_thumbnail_url(self, product: Product) -> str | None:
+        return _absolute(self.context["request"], product.thumbnail_url)
+
+
+class CartLineSerializer(serializers.Serializer):
+    product = ProductBriefSerializer()
+    quantity = serializers.IntegerField()
+    unit_price = serializers.DecimalField(max_digits=10, decimal_places=2, allow_null=True)
+    line_total = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    problem = serializers.CharField(
+        allow_null=True, help_text="Why this line cannot be ordered as it is (out of stock, ...), or null."
+    )
+
+
+class CartSerializer(serializers.Serializer):
+    lines = CartLineSerializer(many=True)
+    count = serializers.IntegerField(help_text="Units in the cart.")
+    total = serializers.DecimalField(
+        max_digits=12, decimal_places=2, help_text="The orderable lines at today's prices."
+    )
+    is_orderable = serializers.BooleanField(help_text="True when the cart has lines and none has a problem.")
+
+
+class CartLineInputSerializer(serializers.Serializer):
+    product = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="A product id.")
+    quantity = serializers.IntegerField(min_value=1, max_value=2_147_483_647, default=1)
+
+
+class CartLineUpdateSerializer(serializers.Serializer):
+    quantity = serializers.IntegerField(min_value=0, max_value=2_147_483_647, help_text="0 removes the line.")
+
+
+class OrderLineSerializer(serializers.Serializer):
+    product = serializers.IntegerField(
+        source="product_id", allow_null=True, help_text="Null once the product has been deleted."
+    )
+    sku = serializers.CharField()
+    product_name = serializers.CharField()
+    unit_price = serializers.DecimalField(max_digits=10, decimal_places=2)
+    quantity = serializers.IntegerField()
+    line_total = serializers.DecimalField(max_digits=12, decimal_places=2)
+
+
+class OrderSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Order.Status.choices)
+    payment_method = serializers.ChoiceField(choices=Order.PaymentMethod.choices)
+    email = serializers.EmailField()
+    full_name = serializers.CharField()
+    address_line1 = serializers.CharField()
+    address_line2 = serializers.CharField()
+    city = serializers.CharField()
+    postal_code = serializers.CharField()
+    country = serializers.CharField()
+    phone = serializers.CharField()
+    total = serializers.DecimalField(max_digits=12, decimal_places=2)
+    created_at = serializers.DateTimeField()
+    lines = OrderLineSerializer(many=True)
+
+
+class CheckoutInputSerializer(serializers.Serializer):
+    """Shipping and contact details; checked again (postal code, phone) by the checkout service."""
+
+    email = serializers.EmailField(max_length=254)
+    full_name = serializers.CharField(max_length=200)
+    address_line1 = serializers.CharField(max_length=200)
+    address_line2 = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    city = serializers.CharField(max_length=100)
+    postal_code = serializers.CharField(max_length=20)
+    country = serializers.CharField(max_length=100)
+    phone = serializers.CharField(max_length=30, required=False, allow_blank=True)
+    expected_total = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        required=False,
+        help_text="The total the shopper was shown; if prices changed since, the order is refused (409).",
+    )

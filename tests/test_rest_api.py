@@ -440,3 +440,128 @@ def test_photo_search_is_throttled_with_429_in_the_error_format(client):
     # The other endpoints are not throttled by it.
     assert client.get("/api/products/").status_code == 200
     cache.clear()
+
+
+# --- Cart and orders ---
+
+ADDRESS = {
+    "email": "ann@example.com",
+    "full_name": "Ann Shopper",
+    "address_line1": "12 MG Road",
+    "city": "Pune",
+    "postal_code": "411001",
+    "country": "India",
+    "phone": "+91 98765 43210",
+}
+
+
+def test_cart_and_orders_need_login(client, products):
+    for method, url in [
+        ("get", "/api/cart/"),
+        ("post", "/api/cart/lines/"),
+        ("patch", f"/api/cart/lines/{products[0].pk}/"),
+        ("delete", f"/api/cart/lines/{products[0].pk}/"),
+        ("get", "/api/orders/"),
+        ("post", "/api/orders/"),
+        ("get", "/api/orders/1/"),
+    ]:
+        assert_error(getattr(client, method)(url, {}, content_type="application/json"), 401, "credentials")
+
+
+def test_cart_lines_add_change_remove(shopper_client, products):
+    p1, p2 = products[0], products[1]
+    response = shopper_client.post(
+        "/api/cart/lines/", {"product": p1.pk, "quantity": 2}, content_type="application/json"
+    )
+    assert response.status_code == 201, response.content
+    shopper_client.post("/api/cart/lines/", {"product": p2.pk}, content_type="application/json")
+    cart = shopper_client.get("/api/cart/").json()
+    assert cart["count"] == 3 and cart["total"] == "1700.00" and cart["is_orderable"] is True
+    line = next(line for line in cart["lines"] if line["product"]["id"] == p2.pk)
+    assert line == {
+        "product": {"id": p2.pk, "sku": "P2", "name": p2.name, "url": f"http://testserver/products/{p2.pk}/",
+                    "thumbnail_url": None},
+        "quantity": 1, "unit_price": "700.00", "line_total": "700.00", "problem": None,
+    }  # fmt: skip
+    url = f"/api/cart/lines/{p1.pk}/"
+    assert shopper_client.patch(url, {"quantity": 4}, content_type="application/json").json()["count"] == 5
+    body = assert_error(shopper_client.patch(url, {"quantity": 6}, content_type="application/json"), 400, "only 5")
+    assert "quantity" in body["fields"]
+    assert_error(shopper_client.patch(url, {"quantity": -1}, content_type="application/json"), 400, "quantity")
+    assert shopper_client.patch(url, {"quantity": 0}, content_type="application/json").json()["count"] == 1
+    assert_error(shopper_client.patch(url, {"quantity": 1}, content_type="application/json"), 404, "not in your cart")
+    assert shopper_client.delete(f"/api/cart/lines/{p2.pk}/").status_code == 204
+    assert_error(shopper_client.delete(f"/api/cart/lines/{p2.pk}/"), 404, "not in your cart")
+    assert shopper_client.get("/api/cart/").json() == {"lines": [], "count": 0, "total": "0.00", "is_orderable": False}
+
+
+def test_cart_refuses_what_cannot_be_bought(shopper_client, products):
+    Product.objects.filter(pk=products[2].pk).update(is_active=False)
+    Product.objects.filter(pk=products[3].pk).update(stock=0)
+    cases = [
+        ({"product": products[2].pk}, "no longer available"),
+        ({"product": products[3].pk}, "out of stock"),
+        ({"product": 999999}, "does not exist"),
+        ({"product": products[0].pk, "quantity": 6}, "only 5"),
+        ({"product": products[0].pk, "quantity": 0}, "quantity"),
+        ({"product": "abc"}, "valid integer"),
+    ]
+    for data, phrase in cases:
+        assert_error(shopper_client.post("/api/cart/lines/", data, content_type="application/json"), 400, phrase)
+    assert shopper_client.get("/api/cart/").json()["count"] == 0
+
+
+def test_checkout_places_order_from_cart(shopper_client, shopper, products):
+    shopper_client.post("/api/cart/lines/", {"product": products[1].pk, "quantity": 2}, content_type="application/json")
+    response = shopper_client.post(
+        "/api/orders/", ADDRESS | {"expected_total": "1400.00"}, content_type="application/json"
+    )
+    assert response.status_code == 201, response.content
+    order = response.json()
+    assert order["total"] == "1400.00" and order["status"] == "placed" and order["payment_method"] == "pay_on_delivery"
+    assert order["lines"] == [
+        {"product": products[1].pk, "sku": "P2", "product_name": products[1].name, "unit_price": "700.00",
+         "quantity": 2, "line_total": "1400.00"}
+    ]  # fmt: skip
+    assert Order.objects.get(pk=order["id"]).user == shopper
+    assert Product.objects.get(pk=products[1].pk).stock == 3
+    assert shopper_client.get("/api/cart/").json()["count"] == 0
+    listing = shopper_client.get("/api/orders/").json()
+    assert set(listing) == PAGE_KEYS and listing["count"] == 1 and listing["results"][0]["id"] == order["id"]
+    assert shopper_client.get(f"/api/orders/{order['id']}/").json() == order
+
+
+def test_checkout_conflicts_and_bad_details(shopper_client, products):
+    assert_error(shopper_client.post("/api/orders/", ADDRESS, content_type="application/json"), 409, "cart is empty")
+    shopper_client.post("/api/cart/lines/", {"product": products[0].pk, "quantity": 3}, content_type="application/json")
+    for field, value, phrase in [("email", "nope", "valid email"), ("postal_code", "!!", "postal code"),
+                                 ("phone", "call me", "phone"), ("city", "", "blank")]:  # fmt: skip
+        response = shopper_client.post("/api/orders/", ADDRESS | {field: value}, content_type="application/json")
+        assert list(assert_error(response, 400, phrase)["fields"]) == [field]
+    assert_error(
+        shopper_client.post("/api/orders/", ADDRESS | {"expected_total": "1.00"}, content_type="application/json"),
+        409,
+        "prices changed",
+    )
+    Product.objects.filter(pk=products[0].pk).update(stock=1)  # someone else bought them meanwhile
+    assert_error(shopper_client.post("/api/orders/", ADDRESS, content_type="application/json"), 409, "only 1")
+    assert not Order.objects.exists()
+    assert Product.objects.get(pk=products[0].pk).stock == 1
+    assert shopper_client.get("/api/cart/").json()["count"] == 3, "the cart is kept to be fixed"
+
+
+def test_a_user_never_sees_another_users_orders(client, shopper, staff, django_user_model, products):
+    client.force_login(shopper)
+    client.post("/api/cart/lines/", {"product": products[0].pk}, content_type="application/json")
+    order_id = client.post("/api/orders/", ADDRESS, content_type="application/json").json()["id"]
+    bob = django_user_model.objects.create_user("bob", "bob@example.com", "bob-pass-123")
+    bob_token = Token.objects.create(user=bob)
+    for intruder in (bob, staff):  # staff too: the API shows a user's own orders only
+        client.force_login(intruder)
+        assert_error(client.get(f"/api/orders/{order_id}/"), 404, "no order")
+        assert client.get("/api/orders/").json()["count"] == 0
+    client.logout()
+    by_token = client.get(f"/api/orders/{order_id}/", headers={"authorization": f"Token {bob_token.key}"})
+    assert_error(by_token, 404)
+    client.force_login(shopper)
+    assert client.get(f"/api/orders/{order_id}/").status_code == 200
