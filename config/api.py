@@ -83,6 +83,7 @@ class ErrorSerializer(serializers.Serializer):
 class ValidationErrorSerializer(ErrorSerializer):
     fields = serializers.DictField(
         child=serializers.JSONField(),
+        required=False,  # absent when the body could not be parsed at all
         help_text=(
             'Messages per input field, usually a list of strings; "non_field_errors" for the input as a whole. '
             "A list field's errors are keyed by item index."

@@ -565,3 +565,10 @@ def test_a_user_never_sees_another_users_orders(client, shopper, staff, django_u
     assert_error(by_token, 404)
     client.force_login(shopper)
     assert client.get(f"/api/orders/{order_id}/").status_code == 200
+
+
+@pytest.mark.parametrize("size", [1, 64, 5000])
+def test_photo_search_random_bytes_is_400(client, size):
+    data = random.Random(size).randbytes(size)
+    body = assert_error(client.post("/api/search/photo/", {"image": SimpleUploadedFile("x.jpg", data)}), 400, "image")
+    assert "image" in body["fields"]
