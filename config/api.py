@@ -1,10 +1,21 @@
-"""One error format for the whole API: {"error": "<message>", "fields": {...}}."""
+"""One error format for the whole API: {"error": "<message>"}, plus "fields" on validation errors.
 
+DRF's own exceptions (400, 401, 403, 404, 405, 406, 415, 429) go through `exception_handler`;
+URLs under /api/ that match no view, and unhandled errors there, get the same shape from
+`not_found` and `server_error` (Django's handler404/handler500).
+"""
+
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
-from rest_framework import exceptions
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, serializers
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
+
+API_PREFIX = "/api/"
 
 
 def _first_message(detail) -> str:
@@ -26,7 +37,78 @@ def exception_handler(exc, context) -> Response | None:
     if response is None:
         return None
     body = {"error": _first_message(response.data)}
-    if isinstance(exc, exceptions.ValidationError) and isinstance(response.data, dict):
-        body["fields"] = response.data
+    if isinstance(exc, exceptions.ValidationError):
+        data = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
+        body["fields"] = data
     response.data = body
     return response
+
+
+class Conflict(exceptions.APIException):
+    status_code = 409
+    default_detail = "The request conflicts with the current state of the resource."
+    default_code = "conflict"
+
+
+class PhotoSearchThrottle(ScopedRateThrottle):
+    """ScopedRateThrottle whose rate is the PHOTO_SEARCH_THROTTLE_RATE setting, read on each request.
+
+    DRF copies DEFAULT_THROTTLE_RATES into the class at import time, so a rate changed later
+    (override_settings, or settings read after import) would otherwise be ignored.
+    """
+
+    def get_rate(self) -> str | None:
+        return settings.PHOTO_SEARCH_THROTTLE_RATE
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith(API_PREFIX):
+        return JsonResponse({"error": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith(API_PREFIX):
+        return JsonResponse({"error": "Internal server error."}, status=500)
+    return defaults.server_error(request)
+
+
+# --- Schema documentation of the error format ---
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = serializers.CharField(help_text="What went wrong, in plain words.")
+
+
+class ValidationErrorSerializer(ErrorSerializer):
+    fields = serializers.DictField(
+        child=serializers.JSONField(),
+        required=False,  # absent when the body could not be parsed at all
+        help_text=(
+            'Messages per input field, usually a list of strings; "non_field_errors" for the input as a whole. '
+            "A list field's errors are keyed by item index."
+        ),
+    )
+
+
+# Endpoints open to everyone: either way of logging in, or none.
+PUBLIC_AUTH = [{"tokenAuth": []}, {"cookieAuth": []}, {}]
+
+ERROR_DESCRIPTIONS = {
+    400: "Invalid input.",
+    401: "Authentication required (session cookie or `Authorization: Token <key>`).",
+    403: "Not allowed for this user.",
+    404: "Not found.",
+    409: "Conflicts with the current state.",
+    429: "Too many requests; retry after the `Retry-After` header's seconds.",
+}
+
+
+def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    """OpenAPI responses for these error codes, in the API's error format."""
+    return {
+        code: OpenApiResponse(
+            ValidationErrorSerializer if code == 400 else ErrorSerializer, description=ERROR_DESCRIPTIONS[code]
+        )
+        for code in codes
+    }

@@ -6,6 +6,7 @@ from django.views.static import serve
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("recommendations.urls")),
+    path("api/", include("shop.api_urls")),
     # Django's login, logout (POST), password change and reset views; templates in templates/registration/.
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("shop.urls")),
@@ -15,3 +16,7 @@ if settings.DEBUG or settings.SERVE_MEDIA:
     # Uploaded product images; a CDN or the web server serves them in larger deployments.
     media = settings.MEDIA_URL.lstrip("/")
     urlpatterns += [re_path(rf"^{media}(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT})]
+
+# JSON errors for /api/ URLs, the usual pages elsewhere.
+handler404 = "config.api.not_found"
+handler500 = "config.api.server_error"

@@ -1,12 +1,15 @@
 """JSON API: similar items and search by photo."""
 
 from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import PUBLIC_AUTH, PhotoSearchThrottle, error_responses
+from recommendations.models import ProductEmbedding
 from recommendations.selectors import (
     SimilarProduct,
     image_similar_list,
@@ -38,6 +41,21 @@ class CountSerializer(serializers.Serializer):
     k = serializers.IntegerField(min_value=1, max_value=settings.SEARCH_RESULTS_MAX, default=5)
 
 
+class SimilarListSerializer(serializers.Serializer):
+    product = serializers.IntegerField(help_text="The product asked about.")
+    model = serializers.CharField(help_text="The embedding model that ranked the results.")
+    status = serializers.ChoiceField(
+        choices=[*ProductEmbedding.Status.values, "missing"],
+        help_text="The product's own embedding; results are empty until it is ready.",
+    )
+    results = SimilarProductSerializer(many=True)
+
+
+class PhotoSearchResultSerializer(serializers.Serializer):
+    model = serializers.CharField(help_text="The embedding model that ranked the results.")
+    results = SimilarProductSerializer(many=True)
+
+
 def _results(request: Request, items: list[SimilarProduct]) -> list[dict]:
     return SimilarProductSerializer(items, many=True, context={"request": request}).data
 
@@ -45,6 +63,15 @@ def _results(request: Request, items: list[SimilarProduct]) -> list[dict]:
 class ProductSimilarApi(APIView):
     """GET /api/products/<id>/similar/?k=5: the k products most visually similar to this one."""
 
+    @extend_schema(
+        operation_id="products_similar_list",
+        auth=PUBLIC_AUTH,
+        summary="Visually similar products",
+        description="Best first; `score` is the cosine similarity of the two images' embeddings.",
+        parameters=[CountSerializer],
+        responses={200: SimilarListSerializer, **error_responses(400, 404)},
+        tags=["recommendations"],
+    )
     def get(self, request: Request, product_id: int) -> Response:
         params = CountSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
@@ -65,10 +92,28 @@ class PhotoSearchApi(APIView):
     """POST /api/search/photo/ (multipart `image`, optional `k`): products similar to a photo."""
 
     parser_classes = [MultiPartParser, FormParser]
+    # The image model runs on every request: PHOTO_SEARCH_THROTTLE_RATE per user (or per IP for guests).
+    throttle_classes = [PhotoSearchThrottle]
+    throttle_scope = "photo_search"
 
     class InputSerializer(CountSerializer):
         image = serializers.FileField(allow_empty_file=True)
 
+    @extend_schema(
+        operation_id="search_photo_create",
+        auth=PUBLIC_AUTH,
+        summary="Search by photo",
+        description=(
+            "Upload a photo (multipart `image`: JPEG, PNG, GIF, WebP, BMP or TIFF); get the most similar products, "
+            "best first. `k` may also be given in the query string. Rate-limited (PHOTO_SEARCH_THROTTLE_RATE)."
+        ),
+        request={"multipart/form-data": InputSerializer},
+        parameters=[
+            OpenApiParameter("k", int, OpenApiParameter.QUERY, description="Number of results (1-50, default 5).")
+        ],
+        responses={200: PhotoSearchResultSerializer, **error_responses(400, 429)},
+        tags=["recommendations"],
+    )
     def post(self, request: Request) -> Response:
         data = {key: request.data.get(key) for key in ("image", "k") if request.data.get(key) not in (None, "")}
         if "k" not in data and request.query_params.get("k"):

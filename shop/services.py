@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
 
@@ -152,6 +153,97 @@ def _import_row(
             report.unchanged += 1
     for note in notes:
         report.notes.append(RowProblem(row.line, row.sku, note))
+
+
+# --- Catalogue writes from the REST API (shop/apis.py) ---
+
+CATEGORY_DEPTH_MESSAGE = (
+    "Categories have three levels (master category › sub-category › article type); "
+    "an article type cannot have sub-categories."
+)
+
+
+class CategoryInUse(Exception):
+    """A category that still has sub-categories or products cannot be deleted."""
+
+
+def _category_level(parent: Category | None) -> int:
+    if parent is None:
+        return Category.Level.MASTER
+    if parent.level >= Category.Level.ARTICLE:
+        raise ValidationError({"parent": [CATEGORY_DEPTH_MESSAGE]})
+    return parent.level + 1
+
+
+def category_create(*, name: str, parent: Category | None = None) -> Category:
+    category = Category(name=name, parent=parent, level=_category_level(parent))
+    category.full_clean()
+    category.save()
+    return category
+
+
+def category_update(*, category: Category, data: dict) -> Category:
+    """Rename and/or move a category (data may hold `name` and `parent`)."""
+    if "parent" in data:
+        parent = data["parent"]
+        node = parent
+        while node is not None:  # the new parent's ancestors must not include the category itself
+            if node.pk == category.pk:
+                raise ValidationError({"parent": ["A category cannot be moved under itself or its own sub-category."]})
+            node = node.parent
+        level = _category_level(parent)
+        if level != category.level and (category.children.exists() or category.products.exists()):
+            # Products hang on article types only, and sub-trees would need re-levelling.
+            raise ValidationError(
+                {"parent": ["A category with sub-categories or products can only move to the same level."]}
+            )
+        category.parent, category.level = parent, level
+    if "name" in data:
+        category.name = data["name"]
+    category.full_clean()
+    category.save()
+    return category
+
+
+def category_delete(*, category: Category) -> None:
+    children = category.children.count()
+    if children:
+        raise CategoryInUse(f"The category has {children} sub-categories; delete or move them first.")
+    products = category.products.count()
+    if products:
+        raise CategoryInUse(f"{products} products are in this category; move them to another category first.")
+    category.delete()
+
+
+def _product_clean(product: Product) -> None:
+    product.full_clean()
+    if product.price is not None and product.discounted_price is not None and product.discounted_price > product.price:
+        raise ValidationError({"discounted_price": ["The discounted price cannot be higher than the price."]})
+
+
+@transaction.atomic
+def product_create(*, data: dict) -> Product:
+    """A new product from validated fields; `image` is an uploaded file already checked by load_image."""
+    product = Product(**data)
+    _product_clean(product)
+    product.save()
+    return product
+
+
+@transaction.atomic
+def product_update(*, product: Product, data: dict) -> Product:
+    for name, value in data.items():
+        setattr(product, name, value)
+    _product_clean(product)
+    product.save()
+    return product
+
+
+def product_deactivate(*, product: Product) -> Product:
+    """Take a product off sale without deleting it, so orders keep their link to it."""
+    product.is_active = False
+    product.save(update_fields=["is_active", "updated_at"])
+    return product
 
 
 def product_stock_set(*, stock_by_sku: dict[str, int]) -> int:

@@ -145,10 +145,47 @@ HNSW_EF_SEARCH = env.int("HNSW_EF_SEARCH", default=100)
 SIMILAR_ITEMS_COUNT = 5
 SEARCH_RESULTS_MAX = 50
 
+# --- REST API (Django REST framework, drf-spectacular) ---
+INSTALLED_APPS += [
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    # Swagger UI assets served from here, so /api/docs/ works offline.
+    "drf_spectacular_sidecar",
+]
+# Search by photo runs the image model: limit each client (user, or IP for guests).
+PHOTO_SEARCH_THROTTLE_RATE = env("PHOTO_SEARCH_THROTTLE_RATE", default="30/minute")
+API_PAGE_SIZE = 24
 REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # Token first: an anonymous request to a protected endpoint gets 401 with WWW-Authenticate.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": API_PAGE_SIZE,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Read at request time by config.api.PhotoSearchThrottle (DRF caches this dict at import).
+    "DEFAULT_THROTTLE_RATES": {"photo_search": PHOTO_SEARCH_THROTTLE_RATE},
 }
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Storefront API",
+    "DESCRIPTION": (
+        "Catalogue, similar items, search by photo, cart and orders. Errors are "
+        '`{"error": "<message>"}`, with `"fields": {"<field>": ["<message>", ...]}` on validation errors. '
+        "Writes on products and categories need a staff user; cart and orders need a logged-in user. "
+        "Authenticate with a session cookie or `Authorization: Token <key>` (get a key from "
+        "`POST /api/auth/token/`)."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+# --- end REST API ---
 
 LOGGING = {
     "version": 1,

@@ -7,3 +7,5 @@ DEBUG = False
 SECRET_KEY = env("SECRET_KEY", default="django-insecure-tests-only")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Many tests search by photo; the 429 test sets its own small rate.
+PHOTO_SEARCH_THROTTLE_RATE = "100000/minute"
