@@ -5,7 +5,6 @@ A real worker (celery.contrib.testing.worker, not eager mode) consumes the real 
 
 import random
 import re
-import time
 
 import numpy as np
 import pytest
@@ -13,49 +12,17 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import transaction
 
-from config.celery_app import app as celery_app
 from recommendations.models import ProductEmbedding
 from recommendations.services import product_embeddings_compute
 from shop.demo_catalog import draw_product
 from shop.models import Product
 from tests import plugin
 from tests.factories import jpeg_bytes, product_with_image
+from tests.helpers import purge_queues, queue_length, running_worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 KINDS = [("Tshirts", "Red"), ("Casual Shoes", "Black"), ("Watches", "Grey"), ("Handbags", "Brown")]
-
-
-def queue_length(name: str = "embeddings") -> int:
-    with celery_app.connection_for_write() as connection:
-        return connection.default_channel.client.llen(name)
-
-
-def purge_queues() -> None:
-    with celery_app.connection_for_write() as connection:
-        for queue in ("celery", "embeddings"):
-            connection.default_channel.client.delete(queue)
-
-
-@pytest.fixture
-def worker():
-    """A real Celery worker in a thread, on the test broker, consuming both queues."""
-    import celery.contrib.testing.tasks  # noqa: F401  (registers celery.ping for the start check)
-    from celery.contrib.testing.worker import start_worker
-
-    purge_queues()  # tasks left by other tests refer to rows that no longer exist
-    with start_worker(celery_app, pool="solo", queues=["celery", "embeddings"], shutdown_timeout=30) as running:
-        yield running
-
-
-def wait_for(condition, timeout: float = 90.0, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def all_embeddings_settled() -> bool:
@@ -193,9 +160,6 @@ def test_save_while_broker_is_down_loses_nothing():
     embedding = ProductEmbedding.objects.get(product=product)
     assert embedding.status == "pending" and embedding.queued_at is None
 
-    import celery.contrib.testing.tasks  # noqa: F401
-    from celery.contrib.testing.worker import start_worker
-
     call_command("embed_products", "--missing")
-    with start_worker(celery_app, pool="solo", queues=["celery", "embeddings"], shutdown_timeout=30):
+    with running_worker():
         wait_for(lambda: ProductEmbedding.objects.filter(product=product, status="ready").exists())
