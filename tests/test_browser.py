@@ -379,6 +379,8 @@ def test_guest_orders_without_an_account(page, catalogue):
 @pytest.mark.parametrize("viewport", [PHONE], ids=["375px"])
 def test_small_screen_pages_fit(page, catalogue, tmp_path, request):
     """At 375 px every storefront page of the flows above fits the width and keeps search and cart in reach."""
+    get_user_model().objects.create_user("phone", "phone@example.com", PASSWORD)
+    log_in(page, "phone")
     page.goto("/")
     check_fits(page)
     snapshot(page, request, "home")
@@ -418,4 +420,9 @@ def test_small_screen_pages_fit(page, catalogue, tmp_path, request):
     page.wait_for_url("**/cart/")
     check_fits(page)
     snapshot(page, request, "cart")
-    check_out(page)
+    number = check_out(page)
+    snapshot(page, request, "order")
+
+    page.goto("/accounts/orders/")
+    check_fits(page)
+    expect(page.get_by_test_id("order-row").first).to_contain_text(number)
