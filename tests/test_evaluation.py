@@ -409,8 +409,11 @@ def media_folders() -> set[Path]:
     return set(Path(tempfile.gettempdir()).glob("evaluate-recommendations-media-*"))
 
 
-def test_dataset_option_evaluates_a_drawn_catalogue_in_a_scratch_database(db, tmp_path, settings):
+def test_dataset_option_evaluates_a_drawn_catalogue_in_a_scratch_database(db, tmp_path, settings, monkeypatch):
     """Import, embed and evaluate run in subprocesses on <test db>_eval; the shop's data stays as it was."""
+    # A temp folder of its own, so other programs' evaluation runs on this machine do not count.
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     dataset = generate_demo_catalog(tmp_path / "catalogue", count=20, size=(150, 200))
     output = tmp_path / "report"
     media = media_folders()
