@@ -25,6 +25,7 @@ test: install
 ## Benchmarks (needs ../shared/data): appends a dated section to docs/benchmarks.md, plots in docs/img/.
 bench: install
 	$(PY) -m benchmarks.vector_search --sizes 2946,11882,100000 --queries 200 --out docs
+	$(PY) -m benchmarks.embedding_throughput --images 256 --resnet-images 64 --rounds 3 --out docs
 	$(PY) -m benchmarks.pages_load --dataset fashion-sample --clients 1,8,16,32 --out docs
 	$(PY) -m benchmarks.bulk_import --datasets fashion-sample,fashion-extra --out docs
 

@@ -36,7 +36,10 @@ def embedder_get(model_name: str | None = None):
     """The embedder of a model (default: the active one), built once per process on first use."""
     from recommendations.embeddings import get_embedder
 
-    return get_embedder(model_name or active_model_name(), resnet50_weights=settings.RESNET50_WEIGHTS)
+    model_name = model_name or active_model_name()
+    # EMBEDDING_BACKEND applies to Lite0 only (ResNet50 runs on Keras alone).
+    backend = settings.EMBEDDING_BACKEND if model_name == "efficientnet_lite0" else None
+    return get_embedder(model_name, resnet50_weights=settings.RESNET50_WEIGHTS, backend=backend)
 
 
 def image_embed(*, image: Image.Image) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Image embeddings: offline weights, ImageNet sanity, determinism, near-duplicates.
+"""Image embeddings: offline weights, ImageNet sanity, determinism, near-duplicates,
+the TFLite default against the Keras reference.
 
 No Django or database needed.
 """
@@ -157,9 +158,53 @@ def test_shape_norm_and_empty(lite0, cat, coffee):
 
 def test_cached_per_process(lite0):
     assert get_embedder(EFFICIENTNET_LITE0) is lite0
+    assert lite0.backend == "tflite"
+    assert get_embedder(EFFICIENTNET_LITE0, backend="tflite") is lite0
+
+
+def test_tflite_matches_keras_reference(lite0, cat, coffee):
+    # Measured on the 2,946 fashion-sample images: max |difference| 1.19e-6 per component of
+    # the normalised vectors, cosine 1.000000, same precision@5. Different kernels (XNNPACK vs
+    # oneDNN, batch norm folded into the convolutions) round differently, so not bitwise.
+    keras_model = get_embedder(EFFICIENTNET_LITE0, backend="keras")
+    assert keras_model.backend == "keras" and keras_model is not lite0
+    images = [cat, coffee, *(scene(seed) for seed in range(20, 26))]
+    fast, reference = lite0.embed(images), keras_model.embed(images)
+    assert np.abs(fast - reference).max() < 1e-5
+    assert np.sum(fast * reference, axis=1).min() > 0.99999
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(ValueError, match="not available"):
+        get_embedder(RESNET50, backend="tflite")
+    with pytest.raises(ValueError, match="not available"):
+        get_embedder(EFFICIENTNET_LITE0, backend="onnx")
+
+
+def test_converted_model_is_cached_and_safe_to_convert_concurrently(tmp_path):
+    # Two processes converting into an empty cache at once must both end with a whole file.
+    code = (
+        "import sys; from pathlib import Path; from recommendations import embeddings as e; "
+        "print(e.lite0_tflite_path(Path(sys.argv[1])))"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    paths = {proc.communicate(timeout=600)[0].strip() for proc in procs}
+    assert all(proc.returncode == 0 for proc in procs)
+    assert len(paths) == 1
+    (path,) = paths
+    files = list(tmp_path.iterdir())
+    assert [f.name for f in files] == [Path(path).name]  # no temporary left behind
+    assert Path(path).name.startswith("efficientnet_lite0-") and Path(path).stat().st_size > 10_000_000
+    assert embeddings.lite0_tflite_path(tmp_path) == Path(path)  # cached: no new conversion
+    assert Path(path).stat().st_mtime_ns == files[0].stat().st_mtime_ns
 
 
 def test_deterministic_across_calls_and_batches(lite0, cat, coffee):
+    # Bitwise: every image runs alone on a single-threaded interpreter, so neither its batch
+    # companions, its position nor the thread that ran it can change a bit.
     images = [scene(2), cat, scene(3), coffee, scene(4)]
     alone = lite0.embed([cat])
     assert np.array_equal(alone, lite0.embed([cat]))

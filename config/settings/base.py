@@ -137,6 +137,10 @@ EMBEDDING_MODEL = env("EMBEDDING_MODEL", default="efficientnet_lite0")
 # "imagenet" lets Keras download the ResNet50 weights; a file path loads them offline.
 RESNET50_WEIGHTS = env("RESNET50_WEIGHTS", default="imagenet")
 EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", default=32)
+# --- embedding backend (throughput branch) ---
+# Lite0 runs on TensorFlow Lite by default; "keras" selects the (slower) Keras reference.
+EMBEDDING_BACKEND = env("EMBEDDING_BACKEND", default="") or None
+# --- end embedding backend ---
 # Pending embeddings older than this are treated as stuck and re-enqueued.
 EMBEDDING_STUCK_SECONDS = env.int("EMBEDDING_STUCK_SECONDS", default=600)
 # On the 2,946 real sample products ef_search 40-150 all gave recall@10 0.999 at 2.5-4.7 ms
