@@ -140,7 +140,7 @@ def categories_choose(
 # --------------------------------------------------------------------------- stored classifiers
 
 # Search within the likeliest article types until they hold this much probability...
-PHOTO_CATEGORY_MASS = 0.8
+PHOTO_CATEGORY_MASS = 0.5
 # ...but never more than this many types...
 PHOTO_MAX_CATEGORIES = 3
 # ...and only when the best guess is at least this likely; otherwise search everything.

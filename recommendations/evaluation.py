@@ -60,7 +60,7 @@ PLOT_PHOTO_VARIANTS = "photo_variants.png"
 # Search by photo is measured in each of these forms, side by side: (name, tta, restrict).
 PHOTO_VARIANTS = (
     ("raw", False, False),
-    ("+TTA (flip)", True, False),
+    ("+TTA (flip, zoom)", True, False),
     ("+category", False, True),
     ("+TTA +category", True, True),
 )
@@ -798,8 +798,9 @@ def report_markdown(report: dict[str, Any], plots: Mapping[str, str]) -> str:
                 "### Variants side by side",
                 "",
                 "The same queries through `image_similar_list` in each form: raw (the photo's vector, whole"
-                " catalogue), +TTA (mean vector of the photo and its mirror image), +category (search within"
-                " the article types the stored classifier finds likeliest, filled from the whole catalogue"
+                " catalogue), +TTA (mean vector of the photo, its mirror image and its centre 80%),"
+                " +category (search within the article types the stored classifier finds likeliest, filled"
+                " from the whole catalogue"
                 " when they hold fewer than k products), both. Latency is the whole call (embedding,"
                 " classifier, SQL) in this process; * marks the form the shop serves.",
                 "",
@@ -1055,6 +1056,6 @@ def dataset_steps(
         ("Creating the tables", [*base, "migrate", "--no-input", "--verbosity", "0"], {}),
         ("Importing the catalogue", [*base, "import_catalog", str(dataset), "--show", "5", "--no-queue"], {}),
         ("Computing the embeddings", [*base, "embed_products", "--missing", "--now"], {}),
-        ("Training the category classifier", [*base, "train_category_classifier"], {}),
+        ("Training the category classifier", [*base, "train_category_classifier", "--skip-if-untrainable"], {}),
         ("Evaluating", [*base, "evaluate_recommendations", *evaluate_args], {}),
     ]

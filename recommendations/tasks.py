@@ -54,7 +54,8 @@ def embeddings_sweep_task() -> int:
     return embeddings_sweep()
 
 
-@shared_task(acks_late=True, ignore_result=True, autoretry_for=TRANSIENT_ERRORS, retry_backoff=5, max_retries=3)
+# The result (the new version or None) is kept: a caller may wait for the retraining.
+@shared_task(acks_late=True, ignore_result=False, autoretry_for=TRANSIENT_ERRORS, retry_backoff=5, max_retries=3)
 def category_classifier_train_task(force: bool = False) -> int | None:
     """Retrain search by photo's category classifier if the catalogue changed; returns the new version."""
     from django.core.cache import cache

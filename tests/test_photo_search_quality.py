@@ -218,7 +218,7 @@ def test_a_worker_retrains_after_new_embeddings_once_per_burst(worker):
     wait_for(lambda: CategoryClassifier.objects.exists())
     assert list(CategoryClassifier.objects.values_list("version", flat=True)) == [1]
     # Unchanged catalogue: the task runs and stores nothing new.
-    category_classifier_train_task.delay().get(timeout=30)
+    assert category_classifier_train_task.delay().get(timeout=30) is None
     assert CategoryClassifier.objects.count() == 1
     vector_catalogue(seed=1)
     assert category_classifier_train_task.delay().get(timeout=30) == 2

@@ -14,11 +14,19 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--force", action="store_true", help="retrain even if the catalogue is unchanged")
+        parser.add_argument(
+            "--skip-if-untrainable",
+            action="store_true",
+            help="a catalogue with too few article types is not an error (search by photo then searches everything)",
+        )
 
     def handle(self, *args, **options) -> None:
         try:
             classifier = category_classifier_train(force=options["force"])
         except ValueError as exc:
+            if options["skip_if_untrainable"]:
+                self.stdout.write(f"No classifier trained: {exc}; search by photo searches the whole catalogue.")
+                return
             raise CommandError(f"Cannot train the classifier: {exc}") from None
         if classifier is None:
             self.stdout.write("The catalogue has not changed since the newest classifier; nothing to do (--force).")
