@@ -288,3 +288,15 @@ def test_query_builder_reports_bad_input(tiny_dataset, tmp_path):
     with pytest.raises(CommandError, match="already holds images"):
         photo_queries_build(dataset=dataset, out=tmp_path / "o", count=2, seed=0)
         call_command("build_photo_queries", dataset=dataset, out=tmp_path / "o", count=2)
+
+
+@pytest.mark.django_db
+def test_new_embeddings_schedule_one_retraining():
+    from recommendations.tasks import product_embeddings_compute_task
+
+    cache.delete(RETRAIN_LOCK_KEY)
+    product = product_with_image("TSH1", picture("Tshirts", 1), category=article_type("Tshirts"))
+    assert product_embeddings_compute_task(product_ids=[product.pk])["ready"] == 1
+    assert cache.get(RETRAIN_LOCK_KEY) == 1  # a retraining is due; more batches meanwhile add none
+    assert category_classifier_schedule() is False
+    cache.delete(RETRAIN_LOCK_KEY)
