@@ -20,8 +20,10 @@ import csv
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,8 +35,15 @@ from urllib.parse import quote, urlencode
 from django.conf import settings
 from django.db.models import QuerySet
 
+from recommendations.classifier import category_classifier_latest
 from recommendations.models import ProductEmbedding
-from recommendations.selectors import image_similar_list, product_similar_list, product_visually_similar_list
+from recommendations.selectors import (
+    PHOTO_SEARCH_RESTRICT,
+    PHOTO_SEARCH_TTA,
+    image_similar_list,
+    product_similar_list,
+    product_visually_similar_list,
+)
 from recommendations.services import active_model_name
 from shop.images import ImageError, load_image
 from shop.models import Product
@@ -46,6 +55,15 @@ SCRATCH_SUFFIX = "_eval"
 PLOT_PRECISION = "precision_at_k.png"
 PLOT_PER_ARTICLE_TYPE = "per_article_type.png"
 PLOT_PHOTO_PER_LABEL = "photo_precision_per_label.png"
+PLOT_PHOTO_VARIANTS = "photo_variants.png"
+
+# Search by photo is measured in each of these forms, side by side: (name, tta, restrict).
+PHOTO_VARIANTS = (
+    ("raw", False, False),
+    ("+TTA (flip, zoom)", True, False),
+    ("+category", False, True),
+    ("+TTA +category", True, True),
+)
 
 # Which similar-items list is measured: what product pages show, or the raw visual neighbours.
 SELECTORS: dict[str, Callable[..., list]] = {
@@ -375,8 +393,13 @@ def photo_search_evaluate(
     label_map: Mapping[str, Sequence[str]] | None = None,
     k_values: Sequence[int] = DEFAULT_K_VALUES,
     on_query: Callable[[], None] | None = None,
+    variants: Sequence[tuple[str, bool, bool]] | None = None,
 ) -> dict[str, Any]:
     """Search by photo for each labelled query image; precision@k, hit@k and precision@5 per label.
+
+    The main numbers are those of the served form (the selector's defaults); `variants` (default
+    PHOTO_VARIANTS: raw, +TTA, +category restriction, both) are measured side by side on the same
+    images, each with its call latency (p50/p95 ms; noisy on a busy machine, compare within a run).
 
     precision@k is the share of the top k whose articleType matches the label, averaged over
     queries; hit@k the share of queries with a match in the top k. Photo search is a plain
@@ -388,8 +411,15 @@ def photo_search_evaluate(
     catalogue_types = Counter(
         name.lower() for name in catalogue_products().values_list("category__name", flat=True) if name
     )
+    variants = PHOTO_VARIANTS if variants is None else variants
+    served = next(
+        (name for name, tta, restrict in variants if (tta, restrict) == (PHOTO_SEARCH_TTA, PHOTO_SEARCH_RESTRICT)),
+        None,
+    )
     evaluated: list[dict[str, Any]] = []
     unreadable: list[dict[str, Any]] = []
+    by_variant: dict[str, list[list[bool]]] = {name: [] for name, _, _ in variants}
+    timings: dict[str, list[float]] = {name: [] for name, _, _ in variants}
     for query in queries:
         try:
             image = load_image(directory / query.file)
@@ -397,7 +427,16 @@ def photo_search_evaluate(
             unreadable.append({"line": query.line, "file": query.file, "label": query.label, "reason": str(exc)})
         else:
             wanted = label_article_types(query.label, label_map)
-            results = image_similar_list(image=image, k=fetch)
+            results = None
+            for name, tta, restrict in variants:
+                started = time.perf_counter()
+                found = image_similar_list(image=image, k=fetch, tta=tta, restrict=restrict)
+                timings[name].append((time.perf_counter() - started) * 1000)
+                by_variant[name].append([_matches(item, wanted) for item in found])
+                if name == served:
+                    results = found
+            if results is None:  # the served form is not among the variants
+                results = image_similar_list(image=image, k=fetch)
             types = [item.product.category.name if item.product.category else "" for item in results]
             matches = [name.lower() in wanted for name in types]
             evaluated.append(
@@ -412,6 +451,17 @@ def photo_search_evaluate(
             )
         if on_query is not None:
             on_query()
+    variant_rows = [
+        {
+            "name": name,
+            "tta": tta,
+            "restrict": restrict,
+            "served": name == served,
+            **_match_summary(by_variant[name], k_values),
+            "latency_ms": _latency(timings[name]),
+        }
+        for name, tta, restrict in variants
+    ]
     at_k = []
     for k in sorted(k_values):
         precisions = [_precision(query["matches"], k) for query in evaluated]
@@ -456,7 +506,53 @@ def photo_search_evaluate(
         "labels_without_catalogue_match": [
             label for label in labels if not label_article_types(label, label_map) & catalogue_types.keys()
         ],
+        "classifier": _classifier_summary(),
+        "variants": variant_rows,
         "results": evaluated,
+    }
+
+
+def _matches(item, wanted: set[str]) -> bool:
+    return bool(item.product.category) and item.product.category.name.lower() in wanted
+
+
+def _match_summary(lists: Sequence[Sequence[bool]], k_values: Sequence[int]) -> dict[str, Any]:
+    n = len(lists)
+    return {
+        "hit_at_1": sum(any(matches[:1]) for matches in lists) / n if n else 0.0,
+        "at_k": [
+            {
+                "k": k,
+                "precision": math.fsum(_precision(matches, k) for matches in lists) / n if n else 0.0,
+                "hit_rate": sum(any(matches[:k]) for matches in lists) / n if n else 0.0,
+            }
+            for k in sorted(k_values)
+        ],
+    }
+
+
+def _latency(values: Sequence[float]) -> dict[str, float]:
+    """Whole-call time of image_similar_list (embedding, classifier, SQL) in ms."""
+    if not values:
+        return {"p50": 0.0, "p95": 0.0}
+    ordered = sorted(values)
+    return {
+        "p50": round(statistics.median(ordered), 1),
+        "p95": round(ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)], 1),
+    }
+
+
+def _classifier_summary() -> dict[str, Any] | None:
+    stored = category_classifier_latest()
+    if stored is None:
+        return None
+    return {
+        "version": stored.version,
+        "algorithm": stored.algorithm,
+        "trained_at": stored.trained_at.isoformat(),
+        "n_products": stored.n_products,
+        "classes": len(stored.classes),
+        "metrics": stored.metrics,
     }
 
 
@@ -551,6 +647,39 @@ def photo_search_table(result: dict[str, Any], *, markdown: bool = False) -> str
     return _table(headers, rows, markdown=markdown)
 
 
+def photo_variants_table(result: dict[str, Any], *, markdown: bool = False) -> str:
+    ks = result["k_values"]
+    headers = ["variant", "hit@1", *(f"precision@{k}" for k in ks), *(f"hit@{k}" for k in ks if k > 1)]
+    headers += ["p50 ms", "p95 ms"]
+    rows = []
+    for row in result["variants"]:
+        by_k = {item["k"]: item for item in row["at_k"]}
+        rows.append(
+            [
+                row["name"] + (" *" if row["served"] else ""),
+                _number(row["hit_at_1"]),
+                *(_number(by_k[k]["precision"]) for k in ks),
+                *(_number(by_k[k]["hit_rate"]) for k in ks if k > 1),
+                f"{row['latency_ms']['p50']:.1f}",
+                f"{row['latency_ms']['p95']:.1f}",
+            ]
+        )
+    return _table(headers, rows, markdown=markdown)
+
+
+def _classifier_line(classifier: dict[str, Any] | None) -> str:
+    if classifier is None:
+        return "No category classifier was stored, so the +category forms searched the whole catalogue."
+    metrics = classifier["metrics"]
+    accuracy = metrics.get("held_out_accuracy")
+    return (
+        f"Category classifier: version {classifier['version']} (`{classifier['algorithm']}`), "
+        f"{classifier['classes']} article types, {classifier['n_products']} products"
+        + (f", held-out accuracy on catalogue photos {accuracy:.3f}" if accuracy is not None else "")
+        + "."
+    )
+
+
 def per_label_table(rows: Sequence[dict[str, Any]], k: int, *, markdown: bool = False) -> str:
     headers = ["label", "queries", f"precision@{k}", "best possible", "matching articleTypes"]
     body = [
@@ -605,6 +734,8 @@ def report_text(report: dict[str, Any], *, weakest: int = 15) -> str:
             "",
             per_label_table(photo["per_label"], photo["per_label_k"]),
         ]
+        if photo.get("variants"):
+            lines += ["", "Search by photo, variants side by side (same queries):", photo_variants_table(photo)]
         for problem in photo["unreadable"]:
             lines.append(f"Unreadable: {problem['file']} (line {problem['line']}): {problem['reason']}")
         if photo["labels_without_catalogue_match"]:
@@ -661,9 +792,26 @@ def report_markdown(report: dict[str, Any], plots: Mapping[str, str]) -> str:
             "",
             photo_search_table(photo, markdown=True),
             "",
-            f"### Precision@{photo['per_label_k']} per label",
-            "",
         ]
+        if photo.get("variants"):
+            lines += [
+                "### Variants side by side",
+                "",
+                "The same queries through `image_similar_list` in each form: raw (the photo's vector, whole"
+                " catalogue), +TTA (mean vector of the photo, its mirror image and its centre 80%),"
+                " +category (search within the article types the stored classifier finds likeliest, filled"
+                " from the whole catalogue"
+                " when they hold fewer than k products), both. Latency is the whole call (embedding,"
+                " classifier, SQL) in this process; * marks the form the shop serves.",
+                "",
+                photo_variants_table(photo, markdown=True),
+                "",
+                _classifier_line(photo.get("classifier")),
+                "",
+            ]
+            if PLOT_PHOTO_VARIANTS in plots.values():
+                lines += [f"![Search by photo variants]({PLOT_PHOTO_VARIANTS})", ""]
+        lines += [f"### Precision@{photo['per_label_k']} per label (served form)", ""]
         if PLOT_PHOTO_PER_LABEL in plots.values():
             lines += [f"![precision@{photo['per_label_k']} per label]({PLOT_PHOTO_PER_LABEL})", ""]
         lines += [per_label_table(photo["per_label"], photo["per_label_k"], markdown=True), ""]
@@ -733,6 +881,8 @@ def plots_write(report: dict[str, Any], directory: Path) -> dict[str, str]:
             PLOT_PER_ARTICLE_TYPE,
         )
     photo = report.get("photo_search")
+    if photo and photo.get("variants"):
+        save(_variants_figure(photo), PLOT_PHOTO_VARIANTS)
     if photo and photo["per_label"]:
         k = photo["per_label_k"]
         overall = next((row["precision"] for row in photo["at_k"] if row["k"] == k), None)
@@ -748,6 +898,39 @@ def plots_write(report: dict[str, Any], directory: Path) -> dict[str, str]:
             PLOT_PHOTO_PER_LABEL,
         )
     return written
+
+
+def _variants_figure(photo: dict[str, Any]):
+    """Grouped bars: hit@1 and precision@5 (or the first k) for each search-by-photo variant."""
+    from matplotlib.figure import Figure
+
+    variants = photo["variants"]
+    k = PER_GROUP_K if PER_GROUP_K in photo["k_values"] else photo["k_values"][0]
+    figure = Figure(figsize=(7.0, 4.2), layout="constrained")
+    axes = figure.add_subplot()
+    positions = list(range(len(variants)))
+    series = [
+        ("hit@1", [row["hit_at_1"] for row in variants], "#55A868", -0.2),
+        (
+            f"precision@{k}",
+            [next(item["precision"] for item in row["at_k"] if item["k"] == k) for row in variants],
+            "#4C72B0",
+            0.2,
+        ),
+    ]
+    for label, values, colour, shift in series:
+        axes.bar([p + shift for p in positions], values, width=0.38, color=colour, label=label)
+        for position, value in zip(positions, values, strict=True):
+            axes.text(position + shift, value + 0.01, f"{value:.3f}", ha="center", fontsize=7)
+    names = [f"{row['name']}{' *' if row['served'] else ''}\np50 {row['latency_ms']['p50']:.0f} ms" for row in variants]
+    axes.set_xticks(positions, names, fontsize=8)
+    axes.set_ylim(0, 1.05)
+    axes.set_ylabel("share of queries / of the top k")
+    axes.grid(axis="y", alpha=0.3)
+    axes.set_axisbelow(True)
+    axes.legend(loc="upper left", fontsize=8)
+    axes.set_title(f"Search by photo: {photo['evaluated']} labelled queries (* = served)", fontsize=10)
+    return figure
 
 
 def _bar_figure(
@@ -873,5 +1056,6 @@ def dataset_steps(
         ("Creating the tables", [*base, "migrate", "--no-input", "--verbosity", "0"], {}),
         ("Importing the catalogue", [*base, "import_catalog", str(dataset), "--show", "5", "--no-queue"], {}),
         ("Computing the embeddings", [*base, "embed_products", "--missing", "--now"], {}),
+        ("Training the category classifier", [*base, "train_category_classifier", "--skip-if-untrainable"], {}),
         ("Evaluating", [*base, "evaluate_recommendations", *evaluate_args], {}),
     ]

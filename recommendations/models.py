@@ -64,3 +64,33 @@ class ProductEmbedding(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.product_id} / {self.model_name}: {self.status}"
+
+
+class CategoryClassifier(BaseModel):
+    """A category predictor for search by photo, fitted on one model's catalogue vectors.
+
+    Versions count up per embedding model; search uses the newest one of the active model and
+    current algorithm. The weights are a numpy .npz (classes, weights, bias).
+    """
+
+    model_name = models.CharField(_("embedding model"), max_length=40)
+    version = models.PositiveIntegerField(_("version"))
+    algorithm = models.CharField(_("algorithm"), max_length=40)
+    trained_at = models.DateTimeField(_("trained at"))
+    n_products = models.PositiveIntegerField(_("products trained on"))
+    # Category ids, in the order of the weight rows.
+    classes = models.JSONField(_("classes"), default=list)
+    params = models.BinaryField(_("parameters"))
+    metrics = models.JSONField(_("metrics"), default=dict, blank=True)
+    # Hash of the (product, category, image) rows it learnt from: unchanged catalogue, no retraining.
+    catalogue_signature = models.CharField(_("catalogue signature"), max_length=64)
+
+    class Meta:
+        verbose_name = _("category classifier")
+        verbose_name_plural = _("category classifiers")
+        constraints = [
+            models.UniqueConstraint(fields=["model_name", "version"], name="classifier_one_per_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_name} classifier v{self.version} ({self.algorithm})"

@@ -12,10 +12,11 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 from pgvector import HalfVector
-from PIL import Image
+from PIL import Image, ImageOps
 
+from recommendations.classifier import photo_categories_predict
 from recommendations.models import EMBEDDING_DIMENSIONS, ProductEmbedding
-from recommendations.services import active_model_name, image_embed
+from recommendations.services import active_model_name, embedder_get, image_embed
 from shop.models import Product
 
 
@@ -139,10 +140,45 @@ def product_visually_similar_list(*, product: Product, k: int | None = None) -> 
     return _with_products(_nearest(vector, k=k, exclude_ids=[product.pk]))
 
 
-def image_similar_list(*, image: Image.Image, k: int | None = None) -> list[SimilarProduct]:
-    """The k products whose images are nearest to an uploaded photo."""
+# Search by photo's defaults, chosen by measurement (docs/evaluation.md): predict the photo's
+# article type and search within the likeliest types; test-time augmentation is off by default.
+PHOTO_SEARCH_TTA = False
+PHOTO_SEARCH_RESTRICT = True
+
+
+def photo_vector(*, image: Image.Image, tta: bool = False) -> np.ndarray:
+    """The photo's vector; with tta, the normalised mean vector of the photo, its mirror image and
+    its centre 80% (a shopper's photo has more floor around the item than a studio shot)."""
+    if not tta:
+        return image_embed(image=image)
+    width, height = image.size
+    zoom = image.crop((round(width * 0.1), round(height * 0.1), round(width * 0.9), round(height * 0.9)))
+    vectors = embedder_get().embed([image, ImageOps.mirror(image), zoom])
+    mean = vectors.mean(axis=0)
+    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+
+
+def image_similar_list(
+    *, image: Image.Image, k: int | None = None, tta: bool | None = None, restrict: bool | None = None
+) -> list[SimilarProduct]:
+    """The k products whose images are nearest to an uploaded photo, best first.
+
+    With restrict (default PHOTO_SEARCH_RESTRICT) the stored category classifier guesses the
+    photo's article type and only the likeliest types are searched; without a classifier, or
+    when those types hold fewer than k products, the rest comes from the whole catalogue.
+    """
     k = k or settings.SIMILAR_ITEMS_COUNT
-    return _with_products(_nearest(image_embed(image=image), k=k))
+    vector = photo_vector(image=image, tta=PHOTO_SEARCH_TTA if tta is None else tta)
+    found: list[tuple[int, float]] = []
+    categories = photo_categories_predict(vector) if (PHOTO_SEARCH_RESTRICT if restrict is None else restrict) else []
+    if categories:
+        found = _nearest(
+            vector, k=k, where=" AND p.category_id = ANY(%(categories)s)", where_params={"categories": categories}
+        )
+    if len(found) < k:
+        found += _nearest(vector, k=k - len(found), exclude_ids=[pk for pk, _ in found])
+    found.sort(key=lambda item: -item[1])
+    return _with_products(found)
 
 
 def product_similar_plan(*, product: Product, k: int | None = None) -> str:

@@ -38,6 +38,11 @@ def product_embeddings_compute_task(product_ids: list[int]) -> dict[str, int]:
 
     counts = product_embeddings_compute(product_ids=product_ids)
     logger.info("Embedded %s products: %s", len(product_ids), counts)
+    if counts["ready"]:
+        # New vectors change what search by photo should predict; one retraining per burst.
+        from recommendations.classifier import category_classifier_schedule
+
+        category_classifier_schedule()
     return counts
 
 
@@ -47,3 +52,24 @@ def embeddings_sweep_task() -> int:
     from recommendations.services import embeddings_sweep
 
     return embeddings_sweep()
+
+
+# The result (the new version or None) is kept: a caller may wait for the retraining.
+@shared_task(acks_late=True, ignore_result=False, autoretry_for=TRANSIENT_ERRORS, retry_backoff=5, max_retries=3)
+def category_classifier_train_task(force: bool = False) -> int | None:
+    """Retrain search by photo's category classifier if the catalogue changed; returns the new version."""
+    from django.core.cache import cache
+
+    from recommendations.classifier import RETRAIN_LOCK_KEY, category_classifier_train
+
+    cache.delete(RETRAIN_LOCK_KEY)  # changes from now on schedule another run
+    try:
+        classifier = category_classifier_train(force=force)
+    except ValueError as exc:  # too few article types yet: plain search serves meanwhile
+        logger.info("Category classifier not trained: %s", exc)
+        return None
+    if classifier is None:
+        logger.info("Category classifier unchanged: the catalogue is the same")
+        return None
+    logger.info("Trained %s on %s products: %s", classifier, classifier.n_products, classifier.metrics)
+    return classifier.version

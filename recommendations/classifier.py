@@ -1,0 +1,281 @@
+"""Category prediction for search by photo, learnt from the catalogue's own labelled vectors.
+
+A shopper's photo carries no label. A multinomial logistic regression over the catalogue's
+embeddings (label = the product's articleType) guesses the article type of the photo, and
+search by photo then looks among the most likely types only. It is fitted by scikit-learn
+and stored as plain arrays, so prediction is one matrix product in numpy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+# Bump when the training recipe changes: stored classifiers of an older recipe are not used.
+ALGORITHM = "logreg-articletype-v1"
+# Types with fewer products are not learnt (a shopper's photo of them falls back to plain search).
+MIN_PRODUCTS_PER_CLASS = 3
+# Bounds training time on big catalogues: at most this many products of one type are used.
+MAX_PRODUCTS_PER_CLASS = 400
+REGULARISATION_C = 10.0
+
+
+@dataclass(frozen=True)
+class LinearClassifier:
+    """Softmax over `classes` (category ids): probabilities = softmax(vector @ weights.T + bias)."""
+
+    classes: np.ndarray  # (C,) int64 category ids
+    weights: np.ndarray  # (C, D) float32
+    bias: np.ndarray  # (C,) float32
+
+    def probabilities(self, vectors: np.ndarray) -> np.ndarray:
+        logits = np.atleast_2d(vectors).astype(np.float32) @ self.weights.T + self.bias
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        np.savez(buffer, classes=self.classes, weights=self.weights, bias=self.bias)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> LinearClassifier:
+        with np.load(io.BytesIO(bytes(data)), allow_pickle=False) as arrays:
+            return cls(
+                classes=arrays["classes"].astype(np.int64),
+                weights=arrays["weights"].astype(np.float32),
+                bias=arrays["bias"].astype(np.float32),
+            )
+
+
+def training_rows(labels: Sequence[int], *, seed: int = 0) -> np.ndarray:
+    """Indices of the rows to train on: classes with enough products, each capped at MAX_PRODUCTS_PER_CLASS."""
+    labels = np.asarray(labels)
+    counts = Counter(labels.tolist())
+    rng = np.random.default_rng(seed)
+    keep: list[int] = []
+    for label in sorted(counts):
+        if counts[label] < MIN_PRODUCTS_PER_CLASS:
+            continue
+        rows = np.flatnonzero(labels == label)
+        if len(rows) > MAX_PRODUCTS_PER_CLASS:
+            rows = np.sort(rng.choice(rows, MAX_PRODUCTS_PER_CLASS, replace=False))
+        keep.extend(rows.tolist())
+    return np.asarray(sorted(keep), dtype=np.int64)
+
+
+def classifier_fit(vectors: np.ndarray, labels: Sequence[int]) -> tuple[LinearClassifier, dict]:
+    """Fit on L2-normalised vectors and their category ids; returns the classifier and its metrics.
+
+    The metrics hold a held-out accuracy (a stratified fifth of the products, fitted on the rest)
+    so the admin can see how well the catalogue's types separate; the stored classifier is then
+    fitted on every product. Raises ValueError with fewer than two learnable classes.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+
+    vectors = np.asarray(vectors, dtype=np.float32)
+    labels = np.asarray(labels, dtype=np.int64)
+    rows = training_rows(labels)
+    x, y = vectors[rows], labels[rows]
+    classes = np.unique(y)
+    if len(classes) < 2:
+        raise ValueError(
+            f"need at least two article types with {MIN_PRODUCTS_PER_CLASS} or more embedded products; "
+            f"found {len(classes)}"
+        )
+
+    def fit(features: np.ndarray, targets: np.ndarray) -> LogisticRegression:
+        model = LogisticRegression(C=REGULARISATION_C, max_iter=300, tol=1e-3)
+        return model.fit(features, targets)
+
+    metrics: dict = {"classes": len(classes), "trained_on": len(rows)}
+    if len(y) >= 5 * len(classes):
+        train_x, test_x, train_y, test_y = train_test_split(x, y, test_size=0.2, random_state=0, stratify=y)
+        held_out = fit(train_x, train_y)
+        metrics["held_out_accuracy"] = round(float((held_out.predict(test_x) == test_y).mean()), 4)
+        metrics["held_out_size"] = len(test_y)
+    model = fit(x, y)
+    weights, bias = model.coef_.astype(np.float32), model.intercept_.astype(np.float32)
+    if len(classes) == 2:  # scikit-learn keeps one row for two classes: sigmoid(z) = softmax([0, z])
+        weights, bias = np.vstack([np.zeros_like(weights), weights]), np.concatenate([[0], bias]).astype(np.float32)
+    classifier = LinearClassifier(classes=model.classes_.astype(np.int64), weights=weights, bias=bias)
+    return classifier, metrics
+
+
+def catalogue_signature(rows: Sequence[tuple[int, int, str]]) -> str:
+    """SHA-256 of (product id, category id, image hash) rows: changes when the training data would."""
+    digest = hashlib.sha256()
+    for product_id, category_id, image_sha in sorted(rows):
+        digest.update(f"{product_id},{category_id},{image_sha}\n".encode())
+    return digest.hexdigest()
+
+
+def categories_choose(
+    probabilities: np.ndarray, classes: np.ndarray, *, mass: float, max_categories: int, min_confidence: float
+) -> list[int]:
+    """The most likely categories until their probabilities add up to `mass` (at most max_categories).
+
+    Empty when even the best guess is below `min_confidence`: the caller then searches everything.
+    """
+    order = np.argsort(-probabilities, kind="stable")
+    if probabilities[order[0]] < min_confidence:
+        return []
+    chosen: list[int] = []
+    total = 0.0
+    for index in order[:max_categories]:
+        chosen.append(int(classes[index]))
+        total += float(probabilities[index])
+        if total >= mass:
+            break
+    return chosen
+
+
+# --------------------------------------------------------------------------- stored classifiers
+
+# Search within the likeliest article types until they hold this much probability...
+PHOTO_CATEGORY_MASS = 0.5
+# ...but never more than this many types...
+PHOTO_MAX_CATEGORIES = 3
+# ...and only when the best guess is at least this likely; otherwise search everything.
+PHOTO_MIN_CONFIDENCE = 0.0
+RETRAIN_DELAY_SECONDS = 120
+RETRAIN_LOCK_KEY = "recommendations:category-classifier-retrain-scheduled"
+
+# Per process: the newest stored classifier, decoded once (id, classifier).
+_loaded: dict[str, tuple[int, LinearClassifier]] = {}
+
+
+def _training_data(model_name: str) -> tuple[np.ndarray, np.ndarray, str]:
+    """Vectors and category ids of the active products with a ready embedding, and their signature."""
+    from recommendations.models import ProductEmbedding
+
+    rows = list(
+        ProductEmbedding.objects.filter(
+            model_name=model_name,
+            status=ProductEmbedding.Status.READY,
+            product__is_active=True,
+            product__category__isnull=False,
+        )
+        .order_by("product_id")
+        .values_list("product_id", "product__category_id", "source_sha256", "vector")
+    )
+    signature = catalogue_signature([(pk, category, sha) for pk, category, sha, _ in rows])
+    if not rows:
+        return np.zeros((0, 0), np.float32), np.zeros(0, np.int64), signature
+    vectors = np.stack([np.asarray(vector, dtype=np.float32) for *_, vector in rows])
+    return vectors, np.asarray([category for _, category, _, _ in rows], dtype=np.int64), signature
+
+
+def category_classifier_latest(model_name: str | None = None):
+    """The newest stored classifier of the model (default: active) and current algorithm, or None."""
+    from recommendations.models import CategoryClassifier
+    from recommendations.services import active_model_name
+
+    return (
+        CategoryClassifier.objects.filter(model_name=model_name or active_model_name(), algorithm=ALGORITHM)
+        .order_by("-version")
+        .first()
+    )
+
+
+def category_classifier_train(*, force: bool = False):
+    """Fit a classifier on the catalogue and store it as the next version; None when nothing changed.
+
+    Skips (returns None) when the newest classifier was trained on the same rows, unless force.
+    Raises ValueError when the catalogue has fewer than two learnable article types.
+    """
+    from django.db import IntegrityError, transaction
+    from django.db.models import Max
+    from django.utils import timezone
+
+    from recommendations.models import CategoryClassifier
+    from recommendations.services import active_model_name
+
+    model_name = active_model_name()
+    vectors, labels, signature = _training_data(model_name)
+    latest = category_classifier_latest(model_name)
+    if latest is not None and latest.catalogue_signature == signature and not force:
+        return None
+    classifier, metrics = classifier_fit(vectors, labels)
+    for _ in range(3):  # two trainings at once: the loser takes the next number
+        version = (CategoryClassifier.objects.filter(model_name=model_name).aggregate(v=Max("version"))["v"] or 0) + 1
+        try:
+            with transaction.atomic():
+                return CategoryClassifier.objects.create(
+                    model_name=model_name,
+                    version=version,
+                    algorithm=ALGORITHM,
+                    trained_at=timezone.now(),
+                    n_products=metrics["trained_on"],
+                    classes=classifier.classes.tolist(),
+                    params=classifier.to_bytes(),
+                    metrics=metrics,
+                    catalogue_signature=signature,
+                )
+        except IntegrityError:
+            continue
+    raise RuntimeError("could not store the classifier: its version number kept being taken")
+
+
+def category_classifier_schedule(*, delay: int | None = None) -> bool:
+    """Ask a worker to retrain after `delay` seconds, once however many batches of embeddings finish meanwhile.
+
+    Returns whether a task was sent (False: one is already due, or the broker is down).
+    """
+    import logging
+
+    from django.core.cache import cache
+
+    from recommendations.tasks import category_classifier_train_task
+
+    delay = RETRAIN_DELAY_SECONDS if delay is None else delay
+    if not cache.add(RETRAIN_LOCK_KEY, 1, timeout=max(1, delay)):
+        return False
+    try:
+        category_classifier_train_task.apply_async(countdown=delay)
+    except Exception as exc:  # broker down: the next batch of embeddings or the command retrains
+        cache.delete(RETRAIN_LOCK_KEY)
+        logging.getLogger(__name__).warning("Could not enqueue classifier training: %s", exc)
+        return False
+    return True
+
+
+def photo_categories_predict(vector: np.ndarray) -> list[int]:
+    """The article type ids a photo's vector most likely shows; empty without a usable classifier."""
+    from recommendations.models import CategoryClassifier
+    from recommendations.services import active_model_name
+
+    model_name = active_model_name()
+    newest = (
+        CategoryClassifier.objects.filter(model_name=model_name, algorithm=ALGORITHM)
+        .order_by("-version")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if newest is None:
+        return []
+    cached = _loaded.get(model_name)
+    if cached is None or cached[0] != newest:
+        # Decoded once per process and version; the check above is one indexed row.
+        params = CategoryClassifier.objects.filter(pk=newest).values_list("params", flat=True).first()
+        if params is None:
+            return []
+        cached = (newest, LinearClassifier.from_bytes(params))
+        _loaded[model_name] = cached
+    classifier = cached[1]
+    if classifier.weights.shape[1] != np.asarray(vector).shape[-1]:
+        return []
+    return categories_choose(
+        classifier.probabilities(vector)[0],
+        classifier.classes,
+        mass=PHOTO_CATEGORY_MASS,
+        max_categories=PHOTO_MAX_CATEGORIES,
+        min_confidence=PHOTO_MIN_CONFIDENCE,
+    )
