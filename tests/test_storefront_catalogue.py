@@ -391,3 +391,18 @@ def test_listing_query_count_does_not_grow_with_results(client, tree, django_ass
     with django_assert_max_num_queries(16):
         response = client.get(url)
     assert response.status_code == 200 and len(product_ids(response.content.decode())) == 24
+
+
+def test_no_template_syntax_leaks_into_pages(client, django_user_model):
+    """Django comments are one line only: a `{#` spread over lines prints as text on every page."""
+    leaf = category_path("Apparel", "Topwear", "Tshirts")
+    product = Product.objects.create(sku="LEAK-1", name="Plain Tshirt", category=leaf, price=Decimal("499"), stock=3)
+    pages = ["/", "/products/", f"/categories/{leaf.pk}/", "/search/?q=tshirt", product.get_absolute_url()]
+    pages += ["/search/photo/", "/cart/", "/checkout/", "/accounts/login/", "/accounts/signup/", "/no-such-page/"]
+    for url in pages:
+        html = client.get(url).content.decode()
+        assert not re.search(r"\{[#%]|[#%]\}|\{\{|\}\}", html), f"template syntax shown on {url}"
+    client.force_login(django_user_model.objects.create_user("leak", password="x-pass-1234"))
+    for url in ["/accounts/orders/", "/cart/"]:
+        html = client.get(url).content.decode()
+        assert not re.search(r"\{[#%]|[#%]\}|\{\{|\}\}", html), f"template syntax shown on {url}"
