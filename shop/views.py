@@ -63,14 +63,16 @@ def search(request: HttpRequest) -> HttpResponse:
 def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
     """shop/product_detail.html: the product, its visually similar items and more of its type."""
     product = product_get(product_id=product_id)
+    similar = product_similar_list(product=product)
     return render(
         request,
         "shop/product_detail.html",
         {
             "product": product,
             "breadcrumbs": product.category.path() if product.category else [],
-            "similar": product_similar_list(product=product),
-            "embedding": product_embedding_status(product=product),
+            "similar": similar,
+            # Only needed to say why the list is empty (being prepared, or failed).
+            "embedding": None if similar else product_embedding_status(product=product),
             "more_in_type": product_more_in_type_list(product=product),
         },
     )
