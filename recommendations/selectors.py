@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery, TextField
+from django.db.models.functions import Cast
 from pgvector import HalfVector
 from PIL import Image, ImageOps
 
@@ -41,7 +42,7 @@ LIMIT %(k)s
 
 
 def _nearest(
-    vector: np.ndarray | HalfVector,
+    vector: np.ndarray | HalfVector | str,
     *,
     k: int,
     exclude_ids: list[int] | None = None,
@@ -51,8 +52,11 @@ def _nearest(
 ) -> list[tuple[int, float]] | str:
     model = active_model_name()
     dims = EMBEDDING_DIMENSIONS[model]
-    query = vector if isinstance(vector, HalfVector) else HalfVector(np.asarray(vector, dtype=np.float32))
-    params = {"query": query.to_text(), "model": model, "exclude": exclude_ids or [0], "k": k, **(where_params or {})}
+    if isinstance(vector, np.ndarray):
+        vector = HalfVector(np.asarray(vector, dtype=np.float32))
+    # A str is pgvector text already, as product_vector() reads it.
+    query = vector.to_text() if isinstance(vector, HalfVector) else vector
+    params = {"query": query, "model": model, "exclude": exclude_ids or [0], "k": k, **(where_params or {})}
     sql = NEAREST_SQL.format(dims=dims, where=where)
     # Every connection has the search settings (search_session_configure); only a k above
     # ef_search needs a larger value, for this transaction.
@@ -113,16 +117,18 @@ def _with_products(ranked: list[tuple[int, float]]) -> list[SimilarProduct]:
     return [SimilarProduct(products[pk], score) for pk, score in ranked if pk in products]
 
 
-def product_vector(*, product: Product) -> HalfVector | None:
-    """The product's stored vector for the active model, or None while it is not ready."""
-    vector = (
+def product_vector(*, product: Product) -> str | None:
+    """The product's stored vector for the active model in pgvector's text form, or None while it
+    is not ready. It goes straight back into the similarity query: parsing and re-formatting
+    1,280 floats in Python took longer than the query itself."""
+    return (
         ProductEmbedding.objects.filter(
             product=product, model_name=active_model_name(), status=ProductEmbedding.Status.READY
         )
-        .values_list("vector", flat=True)
+        .annotate(text=Cast("vector", TextField()))
+        .values_list("text", flat=True)
         .first()
     )
-    return None if vector is None else HalfVector(vector)
 
 
 def product_similar_list(*, product: Product, k: int | None = None) -> list[SimilarProduct]:

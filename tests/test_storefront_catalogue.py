@@ -406,3 +406,24 @@ def test_no_template_syntax_leaks_into_pages(client, django_user_model):
     for url in ["/accounts/orders/", "/cart/"]:
         html = client.get(url).content.decode()
         assert not re.search(r"\{[#%]|[#%]\}|\{\{|\}\}", html), f"template syntax shown on {url}"
+
+
+def test_category_menu_is_cached_between_pages(client, settings):
+    """The header menu costs its two catalogue-wide queries once per cache period, not per page."""
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    leaf = category_path("Footwear", "Shoes", "Casual Shoes")
+    Product.objects.create(sku="MENU-1", name="Canvas Shoe", category=leaf, price=Decimal("999"))
+    settings.CATEGORY_MENU_CACHE_SECONDS = 60
+    cache.clear()
+    with CaptureQueriesContext(connection) as first:
+        html = client.get("/products/").content.decode()
+    menu = re.search(r'<details class="menu">.*?</details>', html, re.S).group(0)
+    assert ">Footwear</a>" in menu
+    with CaptureQueriesContext(connection) as second:
+        again = client.get("/products/").content.decode()
+    assert len(first) - len(second) == 2
+    assert menu in again
+    cache.clear()

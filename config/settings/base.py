@@ -147,6 +147,8 @@ EMBEDDING_STUCK_SECONDS = env.int("EMBEDDING_STUCK_SECONDS", default=600)
 # (exact scan 31 ms). The planner stops using the index on small tables when it is large.
 HNSW_EF_SEARCH = env.int("HNSW_EF_SEARCH", default=100)
 SIMILAR_ITEMS_COUNT = 5
+# The header's category menu is cached per process this long (it is on every page).
+CATEGORY_MENU_CACHE_SECONDS = env.int("CATEGORY_MENU_CACHE_SECONDS", default=300)
 SEARCH_RESULTS_MAX = 50
 
 # --- REST API (Django REST framework, drf-spectacular) ---

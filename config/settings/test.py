@@ -9,3 +9,5 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Many tests search by photo; the 429 test sets its own small rate.
 PHOTO_SEARCH_THROTTLE_RATE = "100000/minute"
+# Tests build catalogues one after another in one process; the caching test sets its own.
+CATEGORY_MENU_CACHE_SECONDS = 0
