@@ -26,6 +26,26 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 375, "height": 812}
 
+# The drawn catalogue of the `catalogue` fixture (conftest.py):
+# (master, sub, article type, gender, colours, word in the product name)
+KINDS = [
+    ("Apparel", "Topwear", "Tshirts", "Men", ["Red", "Blue"], "Tshirt"),
+    ("Apparel", "Dress", "Dresses", "Women", ["Green", "Black"], "Dress"),
+    ("Footwear", "Shoes", "Casual Shoes", "Men", ["Black", "Brown"], "Casual Shoes"),
+    ("Accessories", "Bags", "Handbags", "Women", ["Brown", "Pink"], "Handbag"),
+]
+PER_KIND = 4
+
+
+def picture(article_type: str, colour: str, seed: int) -> bytes:
+    """A drawn product photo as JPEG bytes, the same for the same arguments."""
+    import random
+
+    from shop.demo_catalog import draw_product
+    from tests.factories import jpeg_bytes
+
+    return jpeg_bytes(draw_product(article_type, colour, "solid", random.Random(seed)))
+
 
 def browser_missing_reason() -> str | None:
     """Why the browser tests cannot run here, or None when they can."""

@@ -1,4 +1,11 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import pytest
+
+if TYPE_CHECKING:
+    from shop.models import Product
 
 
 @pytest.fixture(autouse=True)
@@ -31,7 +38,7 @@ def worker():
         yield running
 
 
-# Browser tests (tests/test_browser.py): one Chromium per module, one context per test.
+# Browser tests (tests/test_browser*.py): one Chromium per module, one context per test.
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +80,49 @@ def page(browser, live_server, viewport, request):
         tab.screenshot(path=artifact_path(request.node.name), full_page=True)
     finally:
         context.close()
+
+
+@pytest.fixture
+def served_media(media_root, monkeypatch):
+    """Let the live server serve this test's MEDIA_ROOT: the URLconf fixed the folder at import."""
+    from django.urls import get_resolver
+
+    for pattern in get_resolver().url_patterns:
+        if "document_root" in getattr(pattern, "default_args", {}):
+            monkeypatch.setitem(pattern.default_args, "document_root", str(media_root))
+    return media_root
+
+
+@pytest.fixture
+def catalogue(worker, served_media) -> dict[str, list[Product]]:
+    """16 products with categories, prices and stock, embedded by the real worker (needs transaction=True).
+
+    Keyed by article type (tests.browser.KINDS), each a list of PER_KIND products.
+    """
+    from decimal import Decimal
+
+    from recommendations.models import ProductEmbedding
+    from shop.services import category_get_or_create
+    from tests.browser import KINDS, PER_KIND, picture
+    from tests.factories import product_with_image
+    from tests.helpers import wait_for
+
+    products = {}
+    for master, sub, article, gender, colours, word in KINDS:
+        category = category_get_or_create(master=master, sub=sub, article=article)
+        products[article] = [
+            product_with_image(
+                f"{article[:3].upper()}-{i}",
+                picture(article, colours[i % 2], seed=i),
+                name=f"{gender} {colours[i % 2]} {word} {i}",
+                category=category,
+                gender=gender,
+                base_colour=colours[i % 2],
+                price=Decimal(499 + 100 * i),
+                stock=10,
+            )
+            for i in range(PER_KIND)
+        ]
+    total = len(KINDS) * PER_KIND
+    wait_for(lambda: ProductEmbedding.objects.filter(status=ProductEmbedding.Status.READY).count() == total)
+    return products

@@ -2,37 +2,29 @@
 
 Each test builds a small drawn catalogue (four kinds of product, four of each), lets the worker
 embed it, then drives the pages as a person would: links, forms, uploads. The final page of each
-test is saved to test-artifacts/<test name>.png (see the `page` fixture in conftest.py).
+test is saved to test-artifacts/<test name>.png (see the `page` and `catalogue` fixtures in conftest.py).
 """
 
 from __future__ import annotations
 
-import random
 import re
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.urls import get_resolver
 
 from recommendations.models import ProductEmbedding
-from shop.demo_catalog import draw_product
 from shop.models import Order, Product
-from shop.services import category_get_or_create
-from tests.browser import PHONE, artifact_path
-from tests.factories import jpeg_bytes, product_with_image
+from tests.browser import KINDS, PER_KIND, PHONE, artifact_path, picture
 from tests.helpers import wait_for
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-# (master, sub, article type, gender, colours, word in the product name)
-KINDS = [
-    ("Apparel", "Topwear", "Tshirts", "Men", ["Red", "Blue"], "Tshirt"),
-    ("Apparel", "Dress", "Dresses", "Women", ["Green", "Black"], "Dress"),
-    ("Footwear", "Shoes", "Casual Shoes", "Men", ["Black", "Brown"], "Casual Shoes"),
-    ("Accessories", "Bags", "Handbags", "Women", ["Brown", "Pink"], "Handbag"),
+# The catalogue and served_media fixtures live in conftest.py (shared with test_browser_accessibility.py).
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("served_media"),
 ]
-PER_KIND = 4
+
 SMALL_SCREEN = 480
 PASSWORD = "browser-pass-4821"
 
@@ -41,43 +33,6 @@ def expect(target):
     from playwright.sync_api import expect as playwright_expect
 
     return playwright_expect(target)
-
-
-def picture(article_type: str, colour: str, seed: int) -> bytes:
-    return jpeg_bytes(draw_product(article_type, colour, "solid", random.Random(seed)))
-
-
-@pytest.fixture(autouse=True)
-def served_media(media_root, monkeypatch):
-    """Let the live server serve this test's MEDIA_ROOT: the URLconf fixed the folder at import."""
-    for pattern in get_resolver().url_patterns:
-        if "document_root" in getattr(pattern, "default_args", {}):
-            monkeypatch.setitem(pattern.default_args, "document_root", str(media_root))
-    return media_root
-
-
-@pytest.fixture
-def catalogue(worker) -> dict[str, list[Product]]:
-    """16 products with categories, prices and stock, embedded by the real worker."""
-    products: dict[str, list[Product]] = {}
-    for master, sub, article, gender, colours, word in KINDS:
-        category = category_get_or_create(master=master, sub=sub, article=article)
-        products[article] = [
-            product_with_image(
-                f"{article[:3].upper()}-{i}",
-                picture(article, colours[i % 2], seed=i),
-                name=f"{gender} {colours[i % 2]} {word} {i}",
-                category=category,
-                gender=gender,
-                base_colour=colours[i % 2],
-                price=Decimal(499 + 100 * i),
-                stock=10,
-            )
-            for i in range(PER_KIND)
-        ]
-    total = len(KINDS) * PER_KIND
-    wait_for(lambda: ProductEmbedding.objects.filter(status=ProductEmbedding.Status.READY).count() == total)
-    return products
 
 
 def product_id(url: str) -> int:
