@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from benchmarks.common import BASE_DIR, DATA_DIR, git_commit, loadavg, machine
+from benchmarks.common import BASE_DIR, DATA_DIR, git_commit, loadavg, machine, scratch_database
 
 SCRATCH_SUFFIX = "_bench_import"
 WORK_DIR = BASE_DIR / "var" / "bench-import"
@@ -78,23 +77,11 @@ def main(argv: list[str] | None = None) -> None:
     if missing:
         raise SystemExit(f"Benchmark data not found: {', '.join(missing)}. Set BENCH_DATA_DIR.")
 
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-    django.setup()
-    from django.conf import settings
-
+    database, name, env = scratch_database(SCRATCH_SUFFIX, WORK_DIR)
     from config import embedded
     from recommendations import evaluation
 
-    database = settings.DATABASES["default"]
-    name = f"{database['NAME'][: 63 - len(SCRATCH_SUFFIX)]}{SCRATCH_SUFFIX}"
-    evaluation.scratch_database_create(database, name)
-    WORK_DIR.mkdir(parents=True, exist_ok=True)
     broker = embedded.ValkeyServer(embedded.free_port(), WORK_DIR / "valkey").start()
-    env = evaluation.scratch_environment(
-        database_url_=evaluation.database_url(database, name), media_root=WORK_DIR / "media"
-    )
     env.update({"REDIS_URL": broker.url, "LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE": "config.settings.local"})
     manage = [sys.executable, str(BASE_DIR / "manage.py")]
     limit = ["--limit", str(args.limit)] if args.limit else []

@@ -40,3 +40,24 @@ def loadavg() -> str:
 
 def fmt(value: float | None, digits: int = 2) -> str:
     return "" if value is None else f"{value:,.{digits}f}"
+
+
+def scratch_database(suffix: str, work_dir: Path) -> tuple[dict, str, dict[str, str]]:
+    """A new empty database beside the shop's (`<name><suffix>`) and the environment for manage.py
+    subprocesses that use it, with their media under work_dir. Returns (DATABASES entry, name, env)."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    django.setup()
+    from django.conf import settings
+
+    from recommendations import evaluation
+
+    database = settings.DATABASES["default"]
+    name = f"{database['NAME'][: 63 - len(suffix)]}{suffix}"
+    evaluation.scratch_database_create(database, name)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    env = evaluation.scratch_environment(
+        database_url_=evaluation.database_url(database, name), media_root=work_dir / "media"
+    )
+    return database, name, env

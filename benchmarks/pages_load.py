@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import http.client
-import os
 import random
 import statistics
 import subprocess
@@ -28,7 +27,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from benchmarks.common import BASE_DIR, DATA_DIR, fmt, git_commit, loadavg, machine
+from benchmarks.common import BASE_DIR, DATA_DIR, fmt, git_commit, loadavg, machine, scratch_database
 
 SCRATCH_SUFFIX = "_bench_pages"
 WORK_DIR = BASE_DIR / "var" / "bench-pages"
@@ -167,22 +166,9 @@ def scratch_setup(
     dataset: Path, workers: int, threads: int, limit: int | None
 ) -> tuple[subprocess.Popen, int, dict, str, dict]:
     """Scratch database with the dataset imported and embedded, and gunicorn serving it."""
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-    django.setup()
-    from django.conf import settings
-
+    database, name, env = scratch_database(SCRATCH_SUFFIX, WORK_DIR)
     from config import embedded
-    from recommendations import evaluation
 
-    database = settings.DATABASES["default"]
-    name = f"{database['NAME'][: 63 - len(SCRATCH_SUFFIX)]}{SCRATCH_SUFFIX}"
-    evaluation.scratch_database_create(database, name)
-    WORK_DIR.mkdir(parents=True, exist_ok=True)
-    env = evaluation.scratch_environment(
-        database_url_=evaluation.database_url(database, name), media_root=WORK_DIR / "media"
-    )
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "config.settings.production",

@@ -15,6 +15,7 @@ from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 from PIL import Image
 
+from config.batching import ids_deferred
 from recommendations.models import EMBEDDING_DIMENSIONS, ProductEmbedding
 from shop.images import ImageError, load_image
 from shop.models import Product
@@ -54,18 +55,9 @@ def embeddings_deferred(*, enqueue: bool = True) -> Iterator[list[int]]:
     Bulk imports use it so that the worker embeds batches, not one image per task.
     With enqueue=False the caller computes them itself. Nested blocks share the outer list.
     """
-    outer = _deferred_ids.get()
-    if outer is not None:
-        yield outer
-        return
-    collected: list[int] = []
-    token = _deferred_ids.set(collected)
-    try:
-        yield collected
-    finally:
-        _deferred_ids.reset(token)
-    if enqueue:
-        embeddings_enqueue(product_ids=collected)
+    send = (lambda ids: embeddings_enqueue(product_ids=ids)) if enqueue else None
+    with ids_deferred(_deferred_ids, send) as ids:
+        yield ids
 
 
 def product_embedding_schedule(

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import F, QuerySet
 from PIL import Image
 
+from config.batching import ids_deferred
 from shop.images import ImageError, load_image
 from shop.models import Product, product_thumbnail_path
 
@@ -116,18 +117,9 @@ def thumbnails_deferred(*, enqueue: bool = True) -> Iterator[list[int]]:
     With enqueue=False nothing is sent (the sweep or the fallback view makes them later).
     Nested blocks share the outer list.
     """
-    outer = _deferred_ids.get()
-    if outer is not None:
-        yield outer
-        return
-    collected: list[int] = []
-    token = _deferred_ids.set(collected)
-    try:
-        yield collected
-    finally:
-        _deferred_ids.reset(token)
-    if enqueue:
-        thumbnails_enqueue(product_ids=collected)
+    send = (lambda ids: thumbnails_enqueue(product_ids=ids)) if enqueue else None
+    with ids_deferred(_deferred_ids, send) as ids:
+        yield ids
 
 
 def product_thumbnail_schedule(*, product: Product) -> bool:
