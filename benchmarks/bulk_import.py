@@ -15,6 +15,7 @@ import argparse
 import datetime as dt
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -40,6 +41,18 @@ def counts(connection) -> dict[str, int]:
     rows = dict(connection.execute(STATUS_SQL).fetchall())
     rows["products"] = connection.execute("SELECT count(*) FROM shop_product").fetchone()[0]
     return rows
+
+
+import_errors: list[str] = []
+
+
+def import_all(manage: list[str], datasets: list[Path], limit: list[str], env: dict[str, str]) -> None:
+    for dataset in datasets:
+        print(f"== import_catalog {dataset.name}", flush=True)
+        result = subprocess.run([*manage, "import_catalog", str(dataset), *limit], env=env, cwd=BASE_DIR)
+        if result.returncode:
+            import_errors.append(f"{dataset.name}: exit status {result.returncode}")
+            return
 
 
 def plot(phases: dict[str, float], timeline: list[tuple[float, int]], total: int, img_dir: Path) -> Path:
@@ -100,22 +113,27 @@ def main(argv: list[str] | None = None) -> None:
         )
         connection = connect(database, name)
         started = time.perf_counter()
-        for dataset in datasets:
-            print(f"== import_catalog {dataset.name}", flush=True)
-            subprocess.run([*manage, "import_catalog", str(dataset), *limit], env=env, cwd=BASE_DIR, check=True)
-        import_s = time.perf_counter() - started
-        state = counts(connection)
-        total = state["products"]
-        with tqdm(total=total, desc="embeddings ready", unit="product") as bar:
-            while True:
-                state = counts(connection)
-                ready, failed = state.get("ready", 0), state.get("failed", 0)
-                elapsed = time.perf_counter() - started
-                timeline.append((elapsed, ready))
-                bar.update(ready + failed - bar.n)
-                if ready + failed >= total or elapsed > args.timeout:
-                    break
-                time.sleep(1.0)
+        # The imports run one after another in the background while the embeddings are counted.
+        imports = threading.Thread(target=import_all, args=(manage, datasets, limit, env), daemon=True)
+        imports.start()
+        import_s = None
+        bar = tqdm(desc="embeddings ready", unit="product")
+        while True:
+            state = counts(connection)
+            ready, failed = state.get("ready", 0), state.get("failed", 0)
+            elapsed = time.perf_counter() - started
+            timeline.append((elapsed, ready))
+            bar.update(ready + failed - bar.n)
+            if import_s is None and not imports.is_alive():
+                import_s = elapsed
+                total = bar.total = counts(connection)["products"]
+                bar.write(f"import finished after {import_s:.1f} s: {total:,} products, {ready:,} embeddings ready")
+            if (import_s is not None and ready + failed >= total) or elapsed > args.timeout:
+                break
+            time.sleep(1.0)
+        bar.close()
+        if import_s is None or import_errors:
+            raise SystemExit(f"import_catalog did not finish: {import_errors or 'timed out'}")
         done_s = time.perf_counter() - started
     finally:
         if worker is not None:
