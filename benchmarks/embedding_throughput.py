@@ -16,17 +16,15 @@ import argparse
 import datetime as dt
 import hashlib
 import os
-import platform
 import shutil
 import statistics
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(os.environ.get("BENCH_DATA_DIR", BASE_DIR.parent / "shared" / "data"))
+from benchmarks.common import BASE_DIR, DATA_DIR, git_commit, machine
+
 SCRATCH_DATABASE = "bench_embedding_throughput"
 MEDIA_DIR = BASE_DIR / "var" / "bench-embedding-media"
 BATCH_SIZES = (1, 8, 32, 64)
@@ -201,22 +199,6 @@ def stages(product_ids: list[int]) -> dict[str, float]:
 
 
 # --- report --------------------------------------------------------------------------------------
-
-
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
-
-
-def git_commit() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=BASE_DIR, capture_output=True, text=True)
-    return out.stdout.strip() or "unknown"
 
 
 def table(variants: list[Variant]) -> str:

@@ -367,7 +367,7 @@ def _convert_to_tflite(model: Any) -> bytes:
     return tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert()
 
 
-def lite0_tflite_path(cache_dir: Path | None = None) -> Path:
+def lite0_tflite_path(cache_dir: Path | None = None, weights: dict[str, np.ndarray] | None = None) -> Path:
     """The converted Lite0 model, converted and cached on first use.
 
     The file name carries the weights' hash, the TensorFlow version and the recipe, so a
@@ -384,7 +384,7 @@ def lite0_tflite_path(cache_dir: Path | None = None) -> Path:
     if path.exists():
         return path
     folder.mkdir(parents=True, exist_ok=True)
-    data = _convert_to_tflite(_build_lite0(load_torch_legacy_state_dict(weights_path)))
+    data = _convert_to_tflite(_build_lite0(weights if weights is not None else load_lite0_weights()))
     fd, temporary = tempfile.mkstemp(dir=folder, prefix=path.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -530,7 +530,7 @@ def get_embedder(model_name: str, *, resnet50_weights: str | None = "imagenet", 
                 weights = load_lite0_weights()
                 classifier = (weights["_fc.weight"].T.copy(), weights["_fc.bias"].copy())
                 if backend == "tflite":
-                    runner = _TfliteRunner(lite0_tflite_path(), _PARALLEL_IMAGES)
+                    runner = _TfliteRunner(lite0_tflite_path(weights=weights), _PARALLEL_IMAGES)
                     embedder = Embedder(model_name, classifier=classifier, runner=runner, backend=backend)
                 else:
                     forward = _compile_forward(_build_lite0(weights), MODEL_DIMENSIONS[model_name])

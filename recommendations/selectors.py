@@ -58,8 +58,8 @@ def _nearest(
     query = vector.to_text() if isinstance(vector, HalfVector) else vector
     params = {"query": query, "model": model, "exclude": exclude_ids or [0], "k": k, **(where_params or {})}
     sql = NEAREST_SQL.format(dims=dims, where=where)
-    # Every connection has the search settings (search_session_configure); only a k above
-    # ef_search needs a larger value, for this transaction.
+    # Every connection starts with the search settings (DATABASES options in config/settings/base.py);
+    # only a k above ef_search needs a larger value, for this transaction.
     wider = k > settings.HNSW_EF_SEARCH
     with transaction.atomic() if wider else nullcontext(), connection.cursor() as cursor:
         if wider:
@@ -69,20 +69,6 @@ def _nearest(
             return "\n".join(row[0] for row in cursor.fetchall())
         cursor.execute(sql, params)
         return [(row[0], float(row[1])) for row in cursor.fetchall()]
-
-
-def search_session_configure(db_connection) -> None:
-    """Search settings for a new database connection (connection_created).
-
-    Set once per connection rather than per query: SET LOCAL in a transaction costs three
-    more round trips for each similar-items query. Filters (inactive products, excluded ids,
-    categories) apply after the index scan; an iterative scan keeps going until k rows pass.
-    """
-    with db_connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT set_config('hnsw.ef_search', %s, false), set_config('hnsw.iterative_scan', 'strict_order', false)",
-            [str(settings.HNSW_EF_SEARCH)],
-        )
 
 
 def _catalogue_tiers(product: Product) -> list[tuple[str, dict]]:

@@ -186,11 +186,8 @@ def category_update(*, category: Category, data: dict) -> Category:
     """Rename and/or move a category (data may hold `name` and `parent`)."""
     if "parent" in data:
         parent = data["parent"]
-        node = parent
-        while node is not None:  # the new parent's ancestors must not include the category itself
-            if node.pk == category.pk:
-                raise ValidationError({"parent": ["A category cannot be moved under itself or its own sub-category."]})
-            node = node.parent
+        if parent is not None and any(node.pk == category.pk for node in parent.path()):
+            raise ValidationError({"parent": ["A category cannot be moved under itself or its own sub-category."]})
         level = _category_level(parent)
         if level != category.level and (category.children.exists() or category.products.exists()):
             # Products hang on article types only, and sub-trees would need re-levelling.

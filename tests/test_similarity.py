@@ -168,3 +168,17 @@ def test_visual_list_ignores_the_catalogue(catalogue):
     product = Product.objects.get(pk=products[0].pk)
     got = [item.product.pk for item in product_visually_similar_list(product=product, k=5)]
     assert got == [p.pk for p in ranking[:5]]
+
+
+def test_every_connection_starts_with_the_search_settings(db, settings):
+    """ef_search and the iterative scan come with the connection itself (startup options), so a
+    rolled-back transaction cannot take them away from the connection's later searches."""
+    from django.db import connection
+
+    raw = connection.get_new_connection(connection.get_connection_params())
+    try:
+        raw.rollback()
+        assert raw.execute("SHOW hnsw.ef_search").fetchone()[0] == str(settings.HNSW_EF_SEARCH)
+        assert raw.execute("SHOW hnsw.iterative_scan").fetchone()[0] == "strict_order"
+    finally:
+        raw.close()

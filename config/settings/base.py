@@ -146,6 +146,18 @@ EMBEDDING_STUCK_SECONDS = env.int("EMBEDDING_STUCK_SECONDS", default=600)
 # On the 2,946 real sample products ef_search 40-150 all gave recall@10 0.999 at 2.5-4.7 ms
 # (exact scan 31 ms). The planner stops using the index on small tables when it is large.
 HNSW_EF_SEARCH = env.int("HNSW_EF_SEARCH", default=100)
+# Every connection starts with the search settings. Startup options, not SET: a SET made inside
+# a transaction that rolls back is undone, and then filtered searches silently come back short.
+# The iterative scan keeps a filtered HNSW search going until k rows pass the filters.
+_db_options = DATABASES["default"].setdefault("OPTIONS", {})
+_db_options["options"] = " ".join(
+    part
+    for part in (
+        _db_options.get("options", ""),
+        f"-c hnsw.ef_search={HNSW_EF_SEARCH} -c hnsw.iterative_scan=strict_order",
+    )
+    if part
+)
 SIMILAR_ITEMS_COUNT = 5
 # The header's category menu is cached per process this long (it is on every page).
 CATEGORY_MENU_CACHE_SECONDS = env.int("CATEGORY_MENU_CACHE_SECONDS", default=300)
