@@ -22,10 +22,10 @@ def vacuum_embeddings(django_db_setup, django_db_blocker):
     Many dead copies of one vector can exhaust an iterative index scan before k live rows are
     found; autovacuum clears them in a running shop, but may not have run between test runs.
     """
-    from django.db import connection
+    from tests.helpers import vacuum_embeddings
 
-    with django_db_blocker.unblock(), connection.cursor() as cursor:
-        cursor.execute("VACUUM recommendations_productembedding")
+    with django_db_blocker.unblock():
+        vacuum_embeddings()
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Helpers shared by the tests that run a real Celery worker (pipeline and browser flows)."""
+"""Helpers shared by the tests: a real Celery worker (pipeline and browser flows), the HNSW index."""
 
 from __future__ import annotations
 
@@ -11,6 +11,19 @@ from config.celery_app import app as celery_app
 
 QUEUES = ("celery", "embeddings")
 T = TypeVar("T")
+
+
+def vacuum_embeddings() -> None:
+    """Clear dead rows out of the embedding table and its HNSW index (outside any transaction).
+
+    Every rolled-back or deleted test row stays in the HNSW graph until VACUUM. Thousands of
+    them, many exact copies of the same hand-made vectors, leave new rows linked mostly to dead
+    ones, and exact-neighbour assertions on small sets then fail now and then.
+    """
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM recommendations_productembedding")
 
 
 def queue_length(name: str = "embeddings") -> int:

@@ -8,6 +8,7 @@ from recommendations.models import ProductEmbedding
 from recommendations.selectors import product_similar_list, product_similar_plan, product_visually_similar_list
 from shop.models import Category, Product
 from tests.factories import clustered_vectors, products_with_vectors
+from tests.helpers import vacuum_embeddings
 
 pytestmark = pytest.mark.django_db
 
@@ -26,8 +27,13 @@ def exact_scores(vectors: np.ndarray, index: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def catalogue(django_db_setup, django_db_blocker):
-    """Written once for the module (inserts into a live HNSW index are slow), removed after."""
+    """Written once for the module (inserts into a live HNSW index are slow), removed after.
+
+    Vacuumed before and after, so the graph links these rows to each other, not to the dead
+    rows of earlier tests, and leaves no dead rows to later ones.
+    """
     with django_db_blocker.unblock():
+        vacuum_embeddings()
         vectors = clustered_vectors(COUNT, 1280, clusters=60, seed=7, noise=NOISE)
         products = products_with_vectors(vectors)
         with connection.cursor() as cursor:
@@ -36,6 +42,7 @@ def catalogue(django_db_setup, django_db_blocker):
     yield products, vectors
     with django_db_blocker.unblock():
         Product.objects.filter(pk__in=[p.pk for p in products]).delete()
+        vacuum_embeddings()
 
 
 def test_similar_items_equal_exact_numpy_search(catalogue):
