@@ -58,6 +58,8 @@ class ProductEmbedding(BaseModel):
         ]
         indexes = [
             models.Index(fields=["model_name", "status"], name="embedding_model_status"),
+            # max(updated_at) per model: the version in cached similar-items keys.
+            models.Index(fields=["model_name", "updated_at"], name="embedding_model_updated"),
             _hnsw_index("efficientnet_lite0", "lite0"),
             _hnsw_index("resnet50", "resnet50"),
         ]

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import OuterRef, QuerySet, Subquery, TextField
+from django.db.models import Max, OuterRef, QuerySet, Subquery, TextField
 from django.db.models.functions import Cast
 from pgvector import HalfVector
 from PIL import Image, ImageOps
@@ -99,8 +100,20 @@ def _catalogue_tiers(product: Product) -> list[tuple[str, dict]]:
 
 
 def _with_products(ranked: list[tuple[int, float]]) -> list[SimilarProduct]:
-    products = Product.objects.select_related("category").in_bulk([pk for pk, _ in ranked])
+    # Checked again because a cached list may name a product hidden, or left without an image, since.
+    shown = Product.objects.select_related("category").filter(
+        is_active=True,
+        embeddings__model_name=active_model_name(),
+        embeddings__status=ProductEmbedding.Status.READY,
+    )
+    products = shown.in_bulk([pk for pk, _ in ranked])
     return [SimilarProduct(products[pk], score) for pk, score in ranked if pk in products]
+
+
+def embeddings_version(*, model_name: str) -> str:
+    """When any embedding of the model last changed (index-only, see migration 0003)."""
+    latest = ProductEmbedding.objects.filter(model_name=model_name).aggregate(latest=Max("updated_at"))["latest"]
+    return latest.isoformat() if latest else "none"
 
 
 def product_vector(*, product: Product) -> str | None:
@@ -123,8 +136,26 @@ def product_similar_list(*, product: Product, k: int | None = None) -> list[Simi
     Membership comes from the catalogue tiers (same article type and gender, same article
     type, same sub-category, anything); the list is in visual order (cosine similarity,
     best first). Never the product itself; empty while its embedding is not ready.
+
+    The ranked ids are cached (SIMILAR_ITEMS_CACHE_SECONDS) under a key that changes with any
+    embedding of the model and with the product itself; the products are always read fresh.
     """
     k = k or settings.SIMILAR_ITEMS_COUNT
+    key = None
+    if settings.SIMILAR_ITEMS_CACHE_SECONDS > 0:
+        model = active_model_name()
+        changed = product.updated_at.isoformat() if product.updated_at else ""
+        key = f"similar:{model}:{product.pk}:{k}:{changed}:{embeddings_version(model_name=model)}"
+        found = cache.get(key)
+        if found is not None:
+            return _with_products(found)
+    found = _similar_ranked(product, k)
+    if key:
+        cache.set(key, found, settings.SIMILAR_ITEMS_CACHE_SECONDS)
+    return _with_products(found)
+
+
+def _similar_ranked(product: Product, k: int) -> list[tuple[int, float]]:
     vector = product_vector(product=product)
     if vector is None:
         return []
@@ -135,7 +166,7 @@ def product_similar_list(*, product: Product, k: int | None = None) -> list[Simi
         if len(found) >= k:
             break
     found.sort(key=lambda item: -item[1])
-    return _with_products(found)
+    return found
 
 
 def product_visually_similar_list(*, product: Product, k: int | None = None) -> list[SimilarProduct]:

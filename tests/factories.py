@@ -44,11 +44,13 @@ def clustered_vectors(
     return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
 
 
-def products_with_vectors(vectors: np.ndarray, model_name: str = "efficientnet_lite0") -> list[Product]:
+def products_with_vectors(
+    vectors: np.ndarray, model_name: str = "efficientnet_lite0", sku_prefix: str = "V"
+) -> list[Product]:
     """Products with ready embeddings, written in bulk (no images, no tasks)."""
     assert vectors.shape[1] == EMBEDDING_DIMENSIONS[model_name]
     products = Product.objects.bulk_create(
-        [Product(sku=f"V{i:06d}", name=f"Vector product {i}") for i in range(len(vectors))]
+        [Product(sku=f"{sku_prefix}{i:06d}", name=f"Vector product {i}") for i in range(len(vectors))]
     )
     ProductEmbedding.objects.bulk_create(
         [

@@ -159,6 +159,17 @@ _db_options["options"] = " ".join(
     if part
 )
 SIMILAR_ITEMS_COUNT = 5
+# A product's similar items (ids and scores) are cached this long per process; a changed
+# embedding anywhere, or a change to the product itself, makes a new key at once. Other
+# products' category or gender changes show after at most this long.
+SIMILAR_ITEMS_CACHE_SECONDS = env.int("SIMILAR_ITEMS_CACHE_SECONDS", default=300)
+# Per process. Room for every product's similar items in a 44k catalogue (LocMem's default is 300).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "OPTIONS": {"MAX_ENTRIES": env.int("CACHE_MAX_ENTRIES", default=100_000)},
+    }
+}
 # The header's category menu is cached per process this long (it is on every page).
 CATEGORY_MENU_CACHE_SECONDS = env.int("CATEGORY_MENU_CACHE_SECONDS", default=300)
 SEARCH_RESULTS_MAX = 50

@@ -11,3 +11,4 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 PHOTO_SEARCH_THROTTLE_RATE = "100000/minute"
 # Tests build catalogues one after another in one process; the caching test sets its own.
 CATEGORY_MENU_CACHE_SECONDS = 0
+SIMILAR_ITEMS_CACHE_SECONDS = 0
