@@ -2,10 +2,10 @@
 gunicorn with the production settings, against a real catalogue in a scratch database.
 
 Run: python -m benchmarks.pages_load [--dataset fashion-sample] [--clients 1,8,16,32]
-     [--seconds 20] [--workers 2 --threads 4] [--out docs]
+     [--scenarios product,product-uncached,photo] [--seconds 20] [--workers 2 --threads 4] [--out docs]
 
 Steps: a scratch database beside the shop's (dropped at the end), migrate, import the dataset,
-embed it, collectstatic; gunicorn on a free port; each scenario at each client count for a fixed
+embed it, collectstatic; per scenario a gunicorn on a free port; each scenario at each client count for a fixed
 time after a warm-up. The load generator is a thread per client in this process, on the same two
 cores as the server: its cost is part of what is measured.
 """
@@ -30,6 +30,12 @@ from tqdm import tqdm
 from benchmarks.common import BASE_DIR, DATA_DIR, fmt, git_commit, loadavg, machine, scratch_database
 
 SCRATCH_SUFFIX = "_bench_pages"
+# name: (label in the report, environment for its server)
+SCENARIOS = {
+    "product": ("product page", {}),
+    "product-uncached": ("product page, no similar-items cache", {"SIMILAR_ITEMS_CACHE_SECONDS": "0"}),
+    "photo": ("search by photo", {}),
+}
 WORK_DIR = BASE_DIR / "var" / "bench-pages"
 
 
@@ -162,13 +168,9 @@ def run_load(port: int, requests: list[Request], clients: int, seconds: float, l
 # --- the scratch shop -------------------------------------------------------------------------
 
 
-def scratch_setup(
-    dataset: Path, workers: int, threads: int, limit: int | None
-) -> tuple[subprocess.Popen, int, dict, str, dict]:
-    """Scratch database with the dataset imported and embedded, and gunicorn serving it."""
+def scratch_setup(dataset: Path, limit: int | None) -> tuple[dict, str, dict]:
+    """Scratch database with the dataset imported and embedded; returns (database, name, env)."""
     database, name, env = scratch_database(SCRATCH_SUFFIX, WORK_DIR)
-    from config import embedded
-
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "config.settings.production",
@@ -193,6 +195,12 @@ def scratch_setup(
     for title, command in steps:
         print(f"== {title}", flush=True)
         subprocess.run(command, env=env, cwd=BASE_DIR, check=True)
+    return database, name, env
+
+
+def server_start(env: dict, workers: int, threads: int) -> tuple[subprocess.Popen, int]:
+    """gunicorn on a free port with the given environment."""
+    from config import embedded
 
     port = embedded.free_port()
     server = subprocess.Popen(
@@ -210,7 +218,15 @@ def scratch_setup(
         if server.poll() is not None or time.monotonic() > deadline:
             raise SystemExit("gunicorn did not start")
         time.sleep(0.2)
-    return server, port, database, name, env
+    return server, port
+
+
+def server_stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
 
 
 def product_ids(env: dict) -> list[int]:
@@ -312,9 +328,13 @@ def append_report(out_dir: Path, results: list[Result], command: str, facts: dic
   The generator shares the 2 cores with the server. Latency counts 200 responses only; any other status or
   a failed connection is an error.
 - Product page: `GET /products/<id>/` over all products in a shuffled order (the page with its similar
-  items and more of the same type). Search by photo: `POST /api/search/photo/` with {facts["photos"]}
-  catalogue photos of `{facts["photo_dataset"]}` (held out from the searched catalogue when that is
-  `fashion-extra`).
+  items and more of the same type). Every run (and the warm-up) starts again at the first product, so
+  most visits after the first run find that page's similar items in the per-process cache
+  (`SIMILAR_ITEMS_CACHE_SECONDS`, as a shop's popular pages would); "no similar-items cache" is the
+  same load on a server started with `SIMILAR_ITEMS_CACHE_SECONDS=0`, where every page pays the full
+  vector search. Each scenario has a server of its own.
+- Search by photo: `POST /api/search/photo/` with {facts["photos"]} catalogue photos of
+  `{facts["photo_dataset"]}` (held out from the searched catalogue when that is `fashion-extra`).
 
 {table(results)}
 
@@ -336,7 +356,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per cell; the table shows medians")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (the Dockerfile's value)")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (the Dockerfile's)")
-    parser.add_argument("--scenarios", default="product,photo", help="product,photo")
+    parser.add_argument(
+        "--scenarios",
+        default="product,product-uncached,photo",
+        help="product (similar items cached as configured), product-uncached (cache off), photo",
+    )
     parser.add_argument("--seed", type=int, default=20261127)
     parser.add_argument("--out", type=Path, default=BASE_DIR / "docs")
     args = parser.parse_args(argv)
@@ -348,39 +372,41 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"Benchmark data not found: {dataset}. Set BENCH_DATA_DIR or pass --dataset PATH.")
     clients = [int(value) for value in args.clients.split(",") if value.strip()]
     scenarios = {value.strip() for value in args.scenarios.split(",") if value.strip()}
-    if not scenarios or scenarios - {"product", "photo"}:
-        raise SystemExit("--scenarios takes product, photo or both")
+    if not scenarios or scenarios - set(SCENARIOS):
+        raise SystemExit(f"--scenarios takes some of {', '.join(SCENARIOS)}")
 
     started = time.perf_counter()
     load = loadavg()
-    server, port, database, name, env = scratch_setup(dataset, args.workers, args.threads, args.limit)
+    database, name, env = scratch_setup(dataset, args.limit)
     results: list[Result] = []
     try:
         ids = product_ids(env)
         random.Random(args.seed).shuffle(ids)
-        plans = {}
-        if "product" in scenarios:
-            plans["product page"] = [Request("GET", f"/products/{product_id}/") for product_id in ids]
-        if "photo" in scenarios:
-            plans["search by photo"] = photo_requests(photos / "images", args.photo_count, args.seed)
-        print("== Warming up", flush=True)
-        for requests in plans.values():
-            warm_up(port, requests, args.workers, args.threads)
-        for scenario, requests in plans.items():
-            for count in clients:
-                result = Result([run_load(port, requests, count, args.seconds, scenario) for _ in range(args.repeats)])
-                print(
-                    f"{scenario:>16} x{count:<3} {result.rps:8.1f} req/s  p50 {fmt(result.p(50), 1):>7} ms  "
-                    f"p95 {fmt(result.p(95), 1):>7} ms  errors {result.errors}",
-                    flush=True,
-                )
-                results.append(result)
+        pages = [Request("GET", f"/products/{product_id}/") for product_id in ids]
+        plans = {
+            "product": pages,
+            "product-uncached": pages,
+            "photo": photo_requests(photos / "images", args.photo_count, args.seed) if "photo" in scenarios else [],
+        }
+        # One server per scenario, so one scenario's caches and warm-up do not help another.
+        for scenario in [name for name in SCENARIOS if name in scenarios]:
+            server, port = server_start({**env, **SCENARIOS[scenario][1]}, args.workers, args.threads)
+            try:
+                print(f"== Warming up: {SCENARIOS[scenario][0]}", flush=True)
+                warm_up(port, plans[scenario], args.workers, args.threads)
+                label = SCENARIOS[scenario][0]
+                for count in clients:
+                    runs = [run_load(port, plans[scenario], count, args.seconds, label) for _ in range(args.repeats)]
+                    result = Result(runs)
+                    print(
+                        f"{label:>30} x{count:<3} {result.rps:8.1f} req/s  p50 {fmt(result.p(50), 1):>7} ms  "
+                        f"p95 {fmt(result.p(95), 1):>7} ms  errors {result.errors}",
+                        flush=True,
+                    )
+                    results.append(result)
+            finally:
+                server_stop(server)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
         from recommendations import evaluation
 
         evaluation.scratch_database_drop(database, name)
@@ -395,7 +421,7 @@ def main(argv: list[str] | None = None) -> None:
         "products": len(ids),
         "seconds": args.seconds,
         "repeats": args.repeats,
-        "photos": len(plans.get("search by photo", [])),
+        "photos": len(plans["photo"]),
         "photo_dataset": photos.name,
     }
     command = "python -m benchmarks.pages_load " + " ".join(sys.argv[1:] if argv is None else argv)
