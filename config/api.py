@@ -5,17 +5,22 @@ URLs under /api/ that match no view, and unhandled errors there, get the same sh
 `not_found` and `server_error` (Django's handler404/handler500).
 """
 
+import logging
+
 from django.conf import settings
+from django.core.cache import caches
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from drf_spectacular.utils import OpenApiResponse
+from redis.exceptions import RedisError
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
 API_PREFIX = "/api/"
+logger = logging.getLogger(__name__)
 
 
 def _first_message(detail) -> str:
@@ -55,10 +60,24 @@ class PhotoSearchThrottle(ScopedRateThrottle):
 
     DRF copies DEFAULT_THROTTLE_RATES into the class at import time, so a rate changed later
     (override_settings, or settings read after import) would otherwise be ignored.
+
+    The counts are in the "shared" cache (Redis), so the limit holds across all web processes;
+    while Redis is unreachable requests are let through (logged) rather than failed.
     """
 
     def get_rate(self) -> str | None:
         return settings.PHOTO_SEARCH_THROTTLE_RATE
+
+    @property
+    def cache(self):  # DRF reads self.cache; looked up per request so test settings apply
+        return caches["shared"]
+
+    def allow_request(self, request, view) -> bool:
+        try:
+            return super().allow_request(request, view)
+        except RedisError as error:
+            logger.warning("Photo-search throttle skipped, shared cache unreachable: %s", error)
+            return True
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -4,12 +4,14 @@ import random
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
+import redis
+from django.core.cache import caches
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 from django.test.client import encode_multipart
 from rest_framework.authtoken.models import Token
 
+from config import embedded
 from shop.demo_catalog import draw_product
 from shop.models import Category, Order, OrderLine, Product
 from shop.services import category_get_or_create
@@ -427,7 +429,7 @@ def test_error_format_for_405_415_bad_json_and_unknown_urls(staff_client, client
 
 
 def test_photo_search_is_throttled_with_429_in_the_error_format(client):
-    cache.clear()
+    caches["shared"].clear()
     garbage = b"not an image at all" * 10
     with override_settings(PHOTO_SEARCH_THROTTLE_RATE="2/minute"):
         for _ in range(2):
@@ -439,7 +441,28 @@ def test_photo_search_is_throttled_with_429_in_the_error_format(client):
         assert set(response.json()) == {"error"}
     # The other endpoints are not throttled by it.
     assert client.get("/api/products/").status_code == 200
-    cache.clear()
+    caches["shared"].clear()
+
+
+def test_photo_search_counts_are_in_redis_so_every_web_process_shares_them(client, settings):
+    shared = settings.CACHES["shared"]
+    caches["shared"].clear()
+    garbage = b"not an image at all" * 10
+    with override_settings(PHOTO_SEARCH_THROTTLE_RATE="5/minute"):
+        client.post("/api/search/photo/", {"image": SimpleUploadedFile("x.jpg", garbage)})
+    keys = redis.Redis.from_url(shared["LOCATION"]).keys(f"{shared['KEY_PREFIX']}:*photo_search*")
+    assert len(keys) == 1
+    caches["shared"].clear()
+
+
+def test_photo_search_goes_on_while_the_shared_cache_is_unreachable(client, settings, caplog):
+    unreachable = {**settings.CACHES["shared"], "LOCATION": f"redis://127.0.0.1:{embedded.free_port()}/1"}
+    garbage = b"not an image at all" * 10
+    with override_settings(CACHES={**settings.CACHES, "shared": unreachable}, PHOTO_SEARCH_THROTTLE_RATE="1/minute"):
+        for _ in range(3):
+            response = client.post("/api/search/photo/", {"image": SimpleUploadedFile("x.jpg", garbage)})
+            assert response.status_code == 400  # the upload's own error, neither 429 nor 500
+    assert any("throttle skipped" in record.getMessage() for record in caplog.records)
 
 
 # --- Cart and orders ---

@@ -1,6 +1,7 @@
 """Settings shared by every environment; values come from the environment (django-environ)."""
 
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 
@@ -163,12 +164,21 @@ SIMILAR_ITEMS_COUNT = 5
 # embedding anywhere, or a change to the product itself, makes a new key at once. Other
 # products' category or gender changes show after at most this long.
 SIMILAR_ITEMS_CACHE_SECONDS = env.int("SIMILAR_ITEMS_CACHE_SECONDS", default=300)
-# Per process. Room for every product's similar items in a 44k catalogue (LocMem's default is 300).
+# "default" is per process: room for every product's similar items in a 44k catalogue (LocMem's
+# default is 300). "shared" is one for all processes (Redis database 1 beside the broker's by
+# default), for counts that must add up across web processes: the photo-search throttle.
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "OPTIONS": {"MAX_ENTRIES": env.int("CACHE_MAX_ENTRIES", default=100_000)},
-    }
+    },
+    "shared": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env("SHARED_CACHE_URL", default=urlunsplit(urlsplit(REDIS_URL)._replace(path="/1"))),
+        "KEY_PREFIX": "storefront",
+        # Fail fast: the throttle lets requests through while Redis is unreachable.
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    },
 }
 # The header's category menu is cached per process this long (it is on every page).
 CATEGORY_MENU_CACHE_SECONDS = env.int("CATEGORY_MENU_CACHE_SECONDS", default=300)
