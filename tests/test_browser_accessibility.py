@@ -49,9 +49,14 @@ AUDIT = r"""
     if (!hasName(control)) found.labels.push(`${describe(control)} (type ${control.type}) has no accessible name`);
   }
 
-  // 2. Images: alt on all; listing cards reserve their box and load lazily.
+  // 2. Images: alt on all, and no alt that repeats its link's own text (read twice otherwise);
+  // listing cards reserve their box and load lazily.
   for (const img of document.images) {
     if (!img.hasAttribute("alt")) found.images.push(`${describe(img)} ${img.getAttribute("src")} has no alt attribute`);
+    const link = img.closest("a");
+    if (img.alt && link && link.textContent.includes(img.alt)) {
+      found.images.push(`${describe(img)} ${img.getAttribute("src")}: alt repeats the link text "${img.alt}"`);
+    }
   }
   const cardImages = document.querySelectorAll("[data-testid=product-card] img, .grid img");
   for (const img of cardImages) {
