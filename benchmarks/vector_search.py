@@ -454,9 +454,10 @@ Measured on the development machine by `make bench`; each run appends a dated se
 
 **Vector search** (`python -m benchmarks.vector_search`): the "similar items" lookup (k=10, the
 query product excluded) over real EfficientNet-Lite0 vectors of the sample catalogue
-(`../shared/data`), and larger synthetic sets made from them (real vectors resampled with small
-Gaussian noise, re-normalised). Each size is loaded with COPY into a scratch database on the
-embedded PostgreSQL+pgvector server and searched with: the project's HNSW index on
+(`../shared/data`), and larger synthetic sets made from them (points between real neighbours, see
+each section; the queries there are real products held out of the set). Each size is loaded with
+COPY into a scratch database on the embedded PostgreSQL+pgvector server (with `--shared-buffers`, a
+benchmark-only one with that much shared memory) and searched with: the project's HNSW index on
 `embedding::halfvec(1280)` (m=16, ef_construction=64) at `hnsw.ef_search` 40/100/200; an HNSW index
 on the `vector` column itself; exact scans in PostgreSQL (on the halfvec expression and on the
 column); an exact scan in numpy; and the seed design's scikit-learn `NearestNeighbors`, fitted and
