@@ -296,12 +296,13 @@ def plot(results: list[Result], img_dir: Path) -> Path:
     img_dir.mkdir(parents=True, exist_ok=True)
     path = img_dir / "pages_load.png"
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
-    for scenario in dict.fromkeys(r.scenario for r in results):
+    for number, scenario in enumerate(dict.fromkeys(r.scenario for r in results)):
         rows = [r for r in results if r.scenario == scenario]
         clients = [r.clients for r in rows]
-        left.plot(clients, [r.rps for r in rows], marker="o", label=scenario)
-        right.plot(clients, [r.p(50) for r in rows], marker="o", label=f"{scenario} p50")
-        right.plot(clients, [r.p(95) for r in rows], marker="x", linestyle="--", label=f"{scenario} p95")
+        colour = f"C{number}"  # one colour per scenario in both panels
+        left.plot(clients, [r.rps for r in rows], marker="o", color=colour, label=scenario)
+        right.plot(clients, [r.p(50) for r in rows], marker="o", color=colour, label=f"{scenario} p50")
+        right.plot(clients, [r.p(95) for r in rows], marker="x", linestyle="--", color=colour, label=f"{scenario} p95")
     left.set(xlabel="concurrent clients", ylabel="requests/s", title="Throughput")
     right.set(xlabel="concurrent clients", ylabel="latency (ms)", yscale="log", title="Latency")
     for ax in (left, right):
