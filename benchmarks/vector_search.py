@@ -123,8 +123,10 @@ SCRATCH_DATABASE = "bench_vector_search"
 SESSION_SETTINGS = {"work_mem": "64MB", "maintenance_work_mem": "1GB", "max_parallel_maintenance_workers": "1"}
 HALFVEC_INDEX = (
     "CREATE INDEX items_halfvec_hnsw ON items USING hnsw ((embedding::halfvec(1280)) halfvec_cosine_ops) "
-    "WITH (m = 16, ef_construction = 64)"
+    "WITH (m = {m}, ef_construction = {ef_construction})"
 )
+# (m, ef_construction) of the project's index (recommendations/models.py); pgvector's defaults.
+DEFAULT_GRAPH = (16, 64)
 VECTOR_INDEX = (
     "CREATE INDEX items_vector_hnsw ON items USING hnsw (embedding vector_cosine_ops) "
     "WITH (m = 16, ef_construction = 64)"
@@ -384,8 +386,20 @@ def plan_uses(conn: psycopg.Connection, sql: str, exclude: int, text: str) -> st
     return scans[0] if scans else plan[0]
 
 
-def bench_size(vectors: np.ndarray, queries: Queries, *, repeats: int, budget_s: float) -> tuple[list[Result], dict]:
-    """Every method on one data set size; returns results and load/settings facts."""
+def bench_size(
+    vectors: np.ndarray,
+    queries: Queries,
+    *,
+    repeats: int,
+    budget_s: float,
+    graphs: list[tuple[int, int]],
+    only_hnsw: bool = False,
+) -> tuple[list[Result], dict]:
+    """Every method on one data set size; returns results and load/settings facts.
+
+    graphs: the (m, ef_construction) of each halfvec HNSW index to build and search in turn;
+    only_hnsw: just those (no vector-column index, exact scans, numpy or scikit-learn).
+    """
     size = len(vectors)
     truth = exact_truth(vectors, queries)
     texts = ["[" + ",".join(f"{x:.7g}" for x in vector) + "]" for vector in queries.vectors]
@@ -411,16 +425,25 @@ def bench_size(vectors: np.ndarray, queries: Queries, *, repeats: int, budget_s:
         # Small tables tempt the planner into a sequential scan; the point here is the index.
         conn.execute("SET enable_seqscan = off")
 
-        build_s, index_mb = build_index(conn, HALFVEC_INDEX, "items_halfvec_hnsw")
-        facts["halfvec_plan"] = plan_uses(conn, HALFVEC_SQL, *first)
-        for ef in (40, 100, 200):
-            conn.execute(f"SET hnsw.ef_search = {ef}")
-            run(
-                f"pg hnsw halfvec ef={ef}",
-                sql_search(conn, HALFVEC_SQL, queries, texts),
-                build_s=build_s,
-                index_mb=index_mb,
-            )
+        for m, ef_construction in graphs:
+            conn.execute("DROP INDEX IF EXISTS items_halfvec_hnsw")
+            sql = HALFVEC_INDEX.format(m=m, ef_construction=ef_construction)
+            build_s, index_mb = build_index(conn, sql, "items_halfvec_hnsw")
+            facts.setdefault("halfvec_plan", plan_uses(conn, HALFVEC_SQL, *first))
+            graph = "" if (m, ef_construction) == DEFAULT_GRAPH else f" m={m} efc={ef_construction}"
+            for ef in (40, 100, 200):
+                conn.execute(f"SET hnsw.ef_search = {ef}")
+                run(
+                    f"pg hnsw halfvec{graph} ef={ef}",
+                    sql_search(conn, HALFVEC_SQL, queries, texts),
+                    build_s=build_s,
+                    index_mb=index_mb,
+                )
+        if only_hnsw:
+            conn.execute("DROP TABLE items")
+            skipped = "not run (--only-hnsw)"
+            facts.update(vector_plan=skipped, exact_plan=skipped, exact_vector_plan=skipped)
+            return results, facts
 
         build_s, index_mb = build_index(conn, VECTOR_INDEX, "items_vector_hnsw")
         conn.execute("SET hnsw.ef_search = 100")
@@ -504,9 +527,12 @@ def plot(results: list[Result], img_dir: Path) -> tuple[Path, Path]:
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(7, 5))
-    for size in sorted({r.size for r in results}):
-        rows = [r for r in results if r.size == size and r.method.startswith("pg hnsw halfvec")]
-        ax.plot([r.p50 for r in rows], [r.recall for r in rows], marker="o", label=f"{size:,} vectors")
+    # One curve per size and graph (m, ef_construction), over ef_search.
+    hnsw = [r for r in results if r.method.startswith("pg hnsw halfvec")]
+    for size, graph in sorted(dict.fromkeys((r.size, r.method.rsplit(" ef=", 1)[0]) for r in hnsw)):
+        rows = [r for r in hnsw if r.size == size and r.method.rsplit(" ef=", 1)[0] == graph]
+        label = f"{size:,} vectors{graph.removeprefix('pg hnsw halfvec')}"
+        ax.plot([r.p50 for r in rows], [r.recall for r in rows], marker="o", label=label)
         for r in rows:
             ax.annotate(
                 r.method.rsplit(" ", 1)[-1], (r.p50, r.recall), fontsize=7, xytext=(4, -10), textcoords="offset points"
@@ -597,6 +623,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--maintenance-work-mem", default="1GB", help="for the index builds; 1M vectors need ~4GB to build in memory"
     )
     parser.add_argument(
+        "--graphs",
+        default="16:64",
+        help="m:ef_construction of each halfvec HNSW index to compare, comma-separated (16:64 is the project's)",
+    )
+    parser.add_argument(
+        "--only-hnsw", action="store_true", help="only the halfvec HNSW indexes (no vector index, exact scans, seed)"
+    )
+    parser.add_argument(
         "--shared-buffers",
         help="run on a benchmark-only embedded server (var/bench-postgres) with this shared_buffers, e.g. 5GB",
     )
@@ -615,6 +649,7 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng(args.seed)
     load = loadavg()
     SESSION_SETTINGS["maintenance_work_mem"] = args.maintenance_work_mem
+    graphs = [tuple(int(part) for part in value.split(":")) for value in args.graphs.split(",") if value.strip()]
     if args.shared_buffers:
         use_own_server(BASE_DIR / "var" / "bench-postgres", {"shared_buffers": args.shared_buffers})
     drop_scratch_database()
@@ -635,7 +670,9 @@ def main(argv: list[str] | None = None) -> None:
                 vectors = synthetic_vectors(np.delete(real, held, axis=0), size, args.seed)
                 queries = Queries(real[held], np.zeros(len(held), dtype=np.int64))
                 print(f"size {size:,}: {len(real) - len(held):,} real + synthetic, {len(queries)} held-out queries")
-            size_results, size_facts = bench_size(vectors, queries, repeats=args.repeats, budget_s=args.budget)
+            size_results, size_facts = bench_size(
+                vectors, queries, repeats=args.repeats, budget_s=args.budget, graphs=graphs, only_hnsw=args.only_hnsw
+            )
             size_facts["held_out"] = queries.held_out
             size_facts["loadavg"] = load
             size_facts["real_count"] = len(real)
