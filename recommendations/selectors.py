@@ -69,7 +69,9 @@ def _nearest(
             cursor.execute("EXPLAIN " + sql, params)
             return "\n".join(row[0] for row in cursor.fetchall())
         cursor.execute(sql, params)
-        return [(row[0], float(row[1])) for row in cursor.fetchall()]
+        # The relaxed iterative scan may return rows slightly out of order; the order is restored
+        # here, best first (pgvector's own advice, there with a materialized CTE).
+        return sorted(((row[0], float(row[1])) for row in cursor.fetchall()), key=lambda row: -row[1])
 
 
 def _catalogue_tiers(product: Product) -> list[tuple[str, dict]]:

@@ -186,6 +186,6 @@ def test_every_connection_starts_with_the_search_settings(db, settings):
     try:
         raw.rollback()
         assert raw.execute("SHOW hnsw.ef_search").fetchone()[0] == str(settings.HNSW_EF_SEARCH)
-        assert raw.execute("SHOW hnsw.iterative_scan").fetchone()[0] == "strict_order"
+        assert raw.execute("SHOW hnsw.iterative_scan").fetchone()[0] == "relaxed_order"
     finally:
         raw.close()
