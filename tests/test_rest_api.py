@@ -428,40 +428,43 @@ def test_error_format_for_405_415_bad_json_and_unknown_urls(staff_client, client
 # --- Throttling of search by photo ---
 
 
-def test_photo_search_is_throttled_with_429_in_the_error_format(client):
+@pytest.fixture
+def shared_cache():
+    """The throttle's counts start empty and are removed after."""
     caches["shared"].clear()
-    garbage = b"not an image at all" * 10
+    yield caches["shared"]
+    caches["shared"].clear()
+
+
+def post_not_an_image(client):
+    return client.post("/api/search/photo/", {"image": SimpleUploadedFile("x.jpg", b"not an image at all" * 10)})
+
+
+def test_photo_search_is_throttled_with_429_in_the_error_format(client, shared_cache):
     with override_settings(PHOTO_SEARCH_THROTTLE_RATE="2/minute"):
         for _ in range(2):
-            response = client.post("/api/search/photo/", {"image": SimpleUploadedFile("x.jpg", garbage)})
-            assert response.status_code == 400
-        response = client.post("/api/search/photo/", {"image": SimpleUploadedFile("x.jpg", garbage)})
+            assert post_not_an_image(client).status_code == 400
+        response = post_not_an_image(client)
         assert_error(response, 429, "throttled")
         assert 0 < int(response["Retry-After"]) <= 60
         assert set(response.json()) == {"error"}
     # The other endpoints are not throttled by it.
     assert client.get("/api/products/").status_code == 200
-    caches["shared"].clear()
 
 
-def test_photo_search_counts_are_in_redis_so_every_web_process_shares_them(client, settings):
+def test_photo_search_counts_are_in_redis_so_every_web_process_shares_them(client, settings, shared_cache):
     shared = settings.CACHES["shared"]
-    caches["shared"].clear()
-    garbage = b"not an image at all" * 10
     with override_settings(PHOTO_SEARCH_THROTTLE_RATE="5/minute"):
-        client.post("/api/search/photo/", {"image": SimpleUploadedFile("x.jpg", garbage)})
+        post_not_an_image(client)
     keys = redis.Redis.from_url(shared["LOCATION"]).keys(f"{shared['KEY_PREFIX']}:*photo_search*")
     assert len(keys) == 1
-    caches["shared"].clear()
 
 
 def test_photo_search_goes_on_while_the_shared_cache_is_unreachable(client, settings, caplog):
     unreachable = {**settings.CACHES["shared"], "LOCATION": f"redis://127.0.0.1:{embedded.free_port()}/1"}
-    garbage = b"not an image at all" * 10
     with override_settings(CACHES={**settings.CACHES, "shared": unreachable}, PHOTO_SEARCH_THROTTLE_RATE="1/minute"):
         for _ in range(3):
-            response = client.post("/api/search/photo/", {"image": SimpleUploadedFile("x.jpg", garbage)})
-            assert response.status_code == 400  # the upload's own error, neither 429 nor 500
+            assert post_not_an_image(client).status_code == 400  # the upload's own error, neither 429 nor 500
     assert any("throttle skipped" in record.getMessage() for record in caplog.records)
 
 
