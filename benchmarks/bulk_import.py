@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
 
     database, name, env = scratch_database(SCRATCH_SUFFIX, WORK_DIR)
     from config import embedded
-    from recommendations import evaluation
+    from evaluation import runs
 
     broker = embedded.ValkeyServer(embedded.free_port(), WORK_DIR / "valkey").start()
     env.update({"REDIS_URL": broker.url, "LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE": "config.settings.local"})
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
             except subprocess.TimeoutExpired:
                 worker.kill()
         broker.stop()
-        evaluation.scratch_database_drop(database, name)
+        runs.scratch_database_drop(database, name)
 
     phases = {"import_s": import_s, "done_s": done_s}
     timed_out = ready + failed < total

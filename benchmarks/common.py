@@ -51,13 +51,11 @@ def scratch_database(suffix: str, work_dir: Path) -> tuple[dict, str, dict[str, 
     django.setup()
     from django.conf import settings
 
-    from recommendations import evaluation
+    from evaluation import runs
 
     database = settings.DATABASES["default"]
     name = f"{database['NAME'][: 63 - len(suffix)]}{suffix}"
-    evaluation.scratch_database_create(database, name)
+    runs.scratch_database_create(database, name)
     work_dir.mkdir(parents=True, exist_ok=True)
-    env = evaluation.scratch_environment(
-        database_url_=evaluation.database_url(database, name), media_root=work_dir / "media"
-    )
+    env = runs.scratch_environment(database_url_=runs.database_url(database, name), media_root=work_dir / "media")
     return database, name, env

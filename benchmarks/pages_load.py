@@ -408,9 +408,9 @@ def main(argv: list[str] | None = None) -> None:
             finally:
                 server_stop(server)
     finally:
-        from recommendations import evaluation
+        from evaluation import runs
 
-        evaluation.scratch_database_drop(database, name)
+        runs.scratch_database_drop(database, name)
 
     total = time.perf_counter() - started
     facts = {

@@ -41,7 +41,7 @@ def picture(article_type: str, colour: str, seed: int) -> bytes:
     """A drawn product photo as JPEG bytes, the same for the same arguments."""
     import random
 
-    from shop.demo_catalog import draw_product
+    from demo.catalog import draw_product
     from tests.factories import jpeg_bytes
 
     return jpeg_bytes(draw_product(article_type, colour, "solid", random.Random(seed)))

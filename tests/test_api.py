@@ -9,8 +9,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
+from demo.catalog import draw_product
 from recommendations.services import product_embeddings_compute
-from shop.demo_catalog import draw_product
 from tests.factories import jpeg_bytes, product_with_image
 
 pytestmark = pytest.mark.django_db

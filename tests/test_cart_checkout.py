@@ -19,6 +19,7 @@ from django.template.loader import render_to_string
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
+from demo.catalog import demo_stock
 from shop.cart import (
     DbCart,
     SessionCart,
@@ -29,7 +30,6 @@ from shop.cart import (
     cart_update,
 )
 from shop.checkout import CheckoutError, order_get_for_user, order_list_for_user, order_place
-from shop.demo_catalog import demo_stock
 from shop.models import Cart, CartLine, Order, OrderLine, Product
 from shop.services import catalog_import, product_stock_set
 from tests.test_import import JEANS, SHIRT, make_catalog

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shop.demo_catalog import COLOURS, DEMO_CATEGORIES, PATTERNS, draw_product, generate_demo_catalog
+from demo.catalog import COLOURS, DEMO_CATEGORIES, PATTERNS, draw_product, generate_demo_catalog
 
 HEADER = "id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName"
 ARTICLE_TYPES = [a for subs in DEMO_CATEGORIES.values() for articles in subs.values() for a in articles]

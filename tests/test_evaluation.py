@@ -18,28 +18,19 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from PIL import Image
 
-from recommendations.evaluation import (
-    EvaluationError,
-    PhotoQuery,
-    ProductLabels,
-    coverage,
+from demo.catalog import draw_product, generate_demo_catalog
+from evaluation.common import EvaluationError, PhotoQuery, ProductLabels, k_values_parse
+from evaluation.metrics import coverage, gini, recommendation_counts, share_same
+from evaluation.photo_search import label_article_types, label_map_read, photo_queries_read, photo_search_evaluate
+from evaluation.runs import (
     database_exists,
     database_url,
-    gini,
-    k_values_parse,
-    label_article_types,
-    label_map_read,
-    photo_queries_read,
-    photo_search_evaluate,
-    recommendation_counts,
     scratch_database_create,
     scratch_database_drop,
     scratch_database_name,
-    share_same,
-    similar_items_evaluate,
 )
+from evaluation.similar_items import similar_items_evaluate
 from recommendations.services import product_embeddings_compute
-from shop.demo_catalog import draw_product, generate_demo_catalog
 from shop.models import Product
 from shop.services import category_get_or_create
 from tests.factories import jpeg_bytes, product_with_image

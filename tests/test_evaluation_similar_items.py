@@ -16,9 +16,7 @@ import pytest
 from django.core.management import call_command
 from PIL import Image
 
-from recommendations.evaluation import (
-    similar_items_evaluate,
-)
+from evaluation.similar_items import similar_items_evaluate
 from recommendations.models import EMBEDDING_DIMENSIONS
 from recommendations.selectors import product_similar_list
 from shop.models import Category, Product

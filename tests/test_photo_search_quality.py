@@ -11,6 +11,8 @@ from django.core.cache import cache
 from django.core.management import CommandError, call_command
 
 from config.celery_app import app as celery_app
+from demo.catalog import draw_product
+from evaluation.photo_queries import PhotoQueryError, photo_queries_build, products_choose, styles_read
 from recommendations.classifier import (
     ALGORITHM,
     MIN_PRODUCTS_PER_CLASS,
@@ -23,10 +25,8 @@ from recommendations.classifier import (
     photo_categories_predict,
 )
 from recommendations.models import CategoryClassifier, ProductEmbedding
-from recommendations.photo_queries import PhotoQueryError, photo_queries_build, products_choose, styles_read
 from recommendations.selectors import image_similar_list
 from recommendations.tasks import category_classifier_train_task
-from shop.demo_catalog import draw_product
 from shop.models import Category, Product
 from tests.factories import jpeg_bytes, product_with_image
 

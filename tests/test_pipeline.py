@@ -12,9 +12,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import transaction
 
+from demo.catalog import draw_product
 from recommendations.models import ProductEmbedding
 from recommendations.services import product_embeddings_compute
-from shop.demo_catalog import draw_product
 from shop.models import Product
 from tests import plugin
 from tests.factories import jpeg_bytes, product_with_image

@@ -94,7 +94,7 @@ PHOTO_SERVED_FLOOR = 0.59
 
 @pytest.fixture(scope="module")
 def shopper_photos(tmp_path_factory):
-    from recommendations.photo_queries import photo_queries_build
+    from evaluation.photo_queries import photo_queries_build
 
     if not (EXTRA / "styles.csv").exists():
         pytest.skip(f"held-out products not found at {EXTRA}")
@@ -105,8 +105,8 @@ def shopper_photos(tmp_path_factory):
 
 def test_photo_search_on_held_out_shopper_photos(sample_catalogue, shopper_photos):
     """Category restriction (the served form) beats raw similarity on photos of products not in the shop."""
+    from evaluation.photo_search import label_map_read, photo_queries_read, photo_search_evaluate
     from recommendations.classifier import category_classifier_train
-    from recommendations.evaluation import label_map_read, photo_queries_read, photo_search_evaluate
     from recommendations.selectors import PHOTO_SEARCH_RESTRICT, PHOTO_SEARCH_TTA
 
     assert category_classifier_train(force=True) is not None

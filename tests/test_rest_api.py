@@ -12,7 +12,7 @@ from django.test.client import encode_multipart
 from rest_framework.authtoken.models import Token
 
 from config import embedded
-from shop.demo_catalog import draw_product
+from demo.catalog import draw_product
 from shop.models import Category, Order, OrderLine, Product
 from shop.services import category_get_or_create
 from tests.factories import jpeg_bytes, product_with_image, solid_image

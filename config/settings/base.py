@@ -27,6 +27,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "shop",
     "recommendations",
+    # Offline tooling: the drawn demo catalogue and the evaluation commands.
+    "demo",
+    "evaluation",
 ]
 
 MIDDLEWARE = [

@@ -5,7 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from recommendations.photo_queries import DEFAULT_MASTER_CATEGORIES, PhotoQueryError, photo_queries_build
+from evaluation.photo_queries import DEFAULT_MASTER_CATEGORIES, PhotoQueryError, photo_queries_build
 
 
 class Command(BaseCommand):

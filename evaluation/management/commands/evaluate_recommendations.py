@@ -1,6 +1,6 @@
 """python manage.py evaluate_recommendations: measure similar items and search by photo.
 
-The numbers come from recommendations/evaluation.py; this command parses the options,
+The numbers come from the evaluation package; this command parses the options,
 shows progress and writes report.json, report.md and the PNG plots.
 """
 
@@ -18,25 +18,18 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from recommendations.evaluation import (
-    DEFAULT_K_VALUES,
-    EvaluationError,
+from evaluation.common import DEFAULT_K_VALUES, EvaluationError, k_values_parse
+from evaluation.photo_search import label_map_read, photo_queries_read, photo_search_evaluate
+from evaluation.report import plots_write, report_build, report_markdown, report_text
+from evaluation.runs import (
     database_url,
     dataset_steps,
-    k_values_parse,
-    label_map_read,
-    photo_queries_read,
-    photo_search_evaluate,
-    plots_write,
-    report_build,
-    report_markdown,
-    report_text,
     scratch_database_create,
     scratch_database_drop,
     scratch_database_name,
     scratch_environment,
-    similar_items_evaluate,
 )
+from evaluation.similar_items import similar_items_evaluate
 
 PATH_OPTIONS = ("queries", "labels", "label_map", "output")
 

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
-from shop.demo_catalog import demo_stock, generate_demo_catalog
+from demo.catalog import demo_stock, generate_demo_catalog
 from shop.models import Product
 from shop.services import product_stock_set
 

@@ -1,0 +1,68 @@
+"""Shared pieces of the evaluation: its error, labels, constants and option parsing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_K_VALUES = (1, 5, 10)
+PER_GROUP_K = 5  # per-articleType and per-label precision are reported at this k
+SCRATCH_SUFFIX = "_eval"
+
+PLOT_PRECISION = "precision_at_k.png"
+PLOT_PER_ARTICLE_TYPE = "per_article_type.png"
+PLOT_PHOTO_PER_LABEL = "photo_precision_per_label.png"
+PLOT_PHOTO_VARIANTS = "photo_variants.png"
+
+# Search by photo is measured in each of these forms, side by side: (name, tta, restrict).
+PHOTO_VARIANTS = (
+    ("raw", False, False),
+    ("+TTA (flip, zoom)", True, False),
+    ("+category", False, True),
+    ("+TTA +category", True, True),
+)
+
+
+LABEL_KEYS = {"article_type": "articleType", "sub_category": "subCategory", "gender": "gender"}
+
+
+class EvaluationError(Exception):
+    """The evaluation cannot run (bad option, unreadable label file, empty catalogue)."""
+
+
+@dataclass(frozen=True)
+class ProductLabels:
+    """The labels a neighbour is compared on; empty strings and None mean "unlabelled"."""
+
+    article_type_id: int | None
+    article_type: str
+    sub_category_id: int | None
+    sub_category: str
+    gender: str
+
+    def value(self, key: str) -> int | str | None:
+        """The comparable value for a LABEL_KEYS key (ids for categories, text for gender)."""
+        if key == "article_type":
+            return self.article_type_id
+        if key == "sub_category":
+            return self.sub_category_id
+        if key == "gender":
+            return self.gender.strip().lower() or None
+        raise KeyError(key)
+
+
+@dataclass(frozen=True)
+class PhotoQuery:
+    line: int
+    file: str
+    label: str
+
+
+def k_values_parse(text: str) -> list[int]:
+    """Parse --k-values: "1,5,10" gives [1, 5, 10] (sorted, unique, each at least 1)."""
+    try:
+        values = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise EvaluationError(f"--k-values must be comma-separated whole numbers, got {text!r}.") from None
+    if not values or values[0] < 1:
+        raise EvaluationError(f"--k-values must be whole numbers of at least 1, got {text!r}.")
+    return values

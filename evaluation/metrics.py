@@ -1,0 +1,168 @@
+"""Pure ranking metrics: lists in, numbers out, no database."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any
+
+from evaluation.common import LABEL_KEYS, PER_GROUP_K, ProductLabels
+
+
+def share_same(
+    neighbours: Mapping[int, Sequence[int]], labels: Mapping[int, ProductLabels], *, key: str, k: int
+) -> float:
+    """Share of the top-k neighbours that have the query's label `key` (pooled over all queries).
+
+    Queries without that label are left out; an unlabelled neighbour counts as a miss.
+    """
+    hits = total = 0
+    for query_id, ids in neighbours.items():
+        wanted = labels[query_id].value(key)
+        if wanted is None:
+            continue
+        for neighbour_id in ids[:k]:
+            total += 1
+            neighbour = labels.get(neighbour_id)
+            hits += neighbour is not None and neighbour.value(key) == wanted
+    return hits / total if total else 0.0
+
+
+def recommendation_counts(
+    neighbours: Mapping[int, Sequence[int]], catalogue_ids: Collection[int], *, k: int
+) -> dict[int, int]:
+    """How many queries have each catalogue product in their top k (zeros included)."""
+    counts = dict.fromkeys(catalogue_ids, 0)
+    for ids in neighbours.values():
+        for neighbour_id in ids[:k]:
+            if neighbour_id in counts:
+                counts[neighbour_id] += 1
+    return counts
+
+
+def coverage(neighbours: Mapping[int, Sequence[int]], catalogue_ids: Collection[int], *, k: int) -> float:
+    """Share of the catalogue that appears in at least one query's top k."""
+    if not catalogue_ids:
+        return 0.0
+    counts = recommendation_counts(neighbours, catalogue_ids, k=k)
+    return sum(1 for count in counts.values() if count) / len(counts)
+
+
+def gini(values: Iterable[float]) -> float:
+    """Gini coefficient of non-negative amounts: 0 when all are equal, (n-1)/n when one has everything."""
+    ordered = sorted(float(value) for value in values)
+    n, total = len(ordered), math.fsum(ordered)
+    if n == 0 or total == 0:
+        return 0.0
+    weighted = math.fsum(rank * value for rank, value in enumerate(ordered, start=1))
+    return max(0.0, 2 * weighted / (n * total) - (n + 1) / n)
+
+
+def per_article_type_precision(
+    neighbours: Mapping[int, Sequence[int]],
+    labels: Mapping[int, ProductLabels],
+    *,
+    k: int = PER_GROUP_K,
+    catalogue_ids: Collection[int] | None = None,
+) -> list[dict[str, Any]]:
+    """Same-articleType share of the top k for each articleType of the queries, best first.
+
+    `ceiling` is the best share possible with the catalogue's products of that type,
+    min(k, n - 1) / k: a type with 3 products cannot fill more than 2 of 5 places.
+    """
+    in_catalogue = Counter(
+        labels[pk].article_type_id for pk in (neighbours if catalogue_ids is None else catalogue_ids)
+    )
+    hits: Counter[int] = Counter()
+    totals: Counter[int] = Counter()
+    products: Counter[int] = Counter()
+    names: dict[int, tuple[str, str]] = {}
+    for query_id, ids in neighbours.items():
+        query = labels[query_id]
+        if query.article_type_id is None:
+            continue
+        type_id = query.article_type_id
+        names[type_id] = (query.article_type, query.sub_category)
+        products[type_id] += 1
+        for neighbour_id in ids[:k]:
+            totals[type_id] += 1
+            neighbour = labels.get(neighbour_id)
+            hits[type_id] += neighbour is not None and neighbour.article_type_id == type_id
+    rows = [
+        {
+            "article_type": names[type_id][0],
+            "sub_category": names[type_id][1],
+            "products": products[type_id],
+            "precision": hits[type_id] / totals[type_id] if totals[type_id] else 0.0,
+            "ceiling": min(k, in_catalogue[type_id] - 1) / k,
+        }
+        for type_id in products
+    ]
+    rows.sort(key=lambda row: (-row["precision"], row["article_type"].lower(), row["sub_category"].lower()))
+    return rows
+
+
+def similar_items_metrics(
+    lists: Mapping[int, Mapping[int, Sequence[int]]],
+    labels: Mapping[int, ProductLabels],
+    catalogue_ids: Collection[int],
+    *,
+    k_values: Sequence[int],
+) -> dict[str, Any]:
+    """All leave-one-out numbers from collected lists, `lists[k][product id]` being the k items shown.
+
+    This is the part without the database. `lists` needs every k of k_values and PER_GROUP_K.
+    """
+    at_k = []
+    for k in sorted(k_values):
+        neighbours = lists[k]
+        row: dict[str, Any] = {"k": k}
+        for key in LABEL_KEYS:
+            row[f"same_{key}"] = share_same(neighbours, labels, key=key, k=k)
+        counts = recommendation_counts(neighbours, catalogue_ids, k=k)
+        row["coverage"] = sum(1 for count in counts.values() if count) / len(counts) if counts else 0.0
+        row["gini"] = gini(counts.values())
+        row["short_lists"] = sum(1 for ids in neighbours.values() if len(ids) < k)
+        at_k.append(row)
+    return {
+        "evaluated": len(lists[min(k_values)]),
+        "k_values": sorted(k_values),
+        "at_k": at_k,
+        "per_article_type_k": PER_GROUP_K,
+        "per_article_type": per_article_type_precision(
+            lists[PER_GROUP_K], labels, k=PER_GROUP_K, catalogue_ids=catalogue_ids
+        ),
+    }
+
+
+def match_summary(lists: Sequence[Sequence[bool]], k_values: Sequence[int]) -> dict[str, Any]:
+    n = len(lists)
+    return {
+        "hit_at_1": sum(any(matches[:1]) for matches in lists) / n if n else 0.0,
+        "at_k": [
+            {
+                "k": k,
+                "precision": math.fsum(precision_at_k(matches, k) for matches in lists) / n if n else 0.0,
+                "hit_rate": sum(any(matches[:k]) for matches in lists) / n if n else 0.0,
+            }
+            for k in sorted(k_values)
+        ],
+    }
+
+
+def latency_summary(values: Sequence[float]) -> dict[str, float]:
+    """Whole-call time of image_similar_list (embedding, classifier, SQL) in ms."""
+    if not values:
+        return {"p50": 0.0, "p95": 0.0}
+    ordered = sorted(values)
+    return {
+        "p50": round(statistics.median(ordered), 1),
+        "p95": round(ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)], 1),
+    }
+
+
+def precision_at_k(matches: Sequence[bool], k: int) -> float:
+    top = matches[:k]
+    return sum(top) / len(top) if top else 0.0

@@ -1,0 +1,216 @@
+"""Search by photo with labelled queries, each variant side by side."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from evaluation.common import DEFAULT_K_VALUES, PER_GROUP_K, PHOTO_VARIANTS, EvaluationError, PhotoQuery
+from evaluation.metrics import latency_summary, match_summary, precision_at_k
+from evaluation.similar_items import catalogue_products
+from recommendations.classifier import category_classifier_latest
+from recommendations.selectors import (
+    PHOTO_SEARCH_RESTRICT,
+    PHOTO_SEARCH_TTA,
+    image_similar_list,
+)
+from shop.images import ImageError, load_image
+
+
+def photo_queries_read(path: Path) -> list[PhotoQuery]:
+    """The labelled queries of a CSV with the columns `file,label` (file relative to the query folder)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EvaluationError(f"Cannot read the labels file {path}: {exc}") from None
+    reader = csv.DictReader(text.splitlines())
+    columns = [name.strip().lower() for name in reader.fieldnames or []]
+    if "file" not in columns or "label" not in columns:
+        raise EvaluationError(f"{path} needs the columns file,label; found {reader.fieldnames}.")
+    reader.fieldnames = columns
+    queries = []
+    for line, row in enumerate(reader, start=2):
+        file, label = (row.get("file") or "").strip(), (row.get("label") or "").strip()
+        if not file and not label:
+            continue
+        if not file or not label:
+            raise EvaluationError(f"{path} line {line}: both file and label are needed.")
+        queries.append(PhotoQuery(line=line, file=file, label=label))
+    if not queries:
+        raise EvaluationError(f"{path} lists no queries.")
+    return queries
+
+
+def label_map_read(path: Path) -> dict[str, list[str]]:
+    """A JSON object {"label": ["articleType", ...]}: the articleTypes that count as a match for a label."""
+    path = Path(path)
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EvaluationError(f"Cannot read the label map {path}: {exc}") from None
+    if not isinstance(data, dict) or not all(
+        isinstance(types, list) and all(isinstance(name, str) for name in types) for types in data.values()
+    ):
+        raise EvaluationError(f'{path} must be a JSON object like {{"label": ["articleType", ...]}}.')
+    return {str(label): list(types) for label, types in data.items()}
+
+
+def label_article_types(label: str, label_map: Mapping[str, Sequence[str]] | None = None) -> set[str]:
+    """The articleType names (lower case) that match a label: from the map, else the label itself."""
+    return {name.strip().lower() for name in _mapped_names(label, label_map)}
+
+
+def _mapped_names(label: str, label_map: Mapping[str, Sequence[str]] | None) -> list[str]:
+    mapped = {key.strip().lower(): types for key, types in (label_map or {}).items()}
+    return list(mapped.get(label.strip().lower(), [label]))
+
+
+def photo_search_evaluate(
+    *,
+    directory: Path,
+    queries: Sequence[PhotoQuery],
+    label_map: Mapping[str, Sequence[str]] | None = None,
+    k_values: Sequence[int] = DEFAULT_K_VALUES,
+    on_query: Callable[[], None] | None = None,
+    variants: Sequence[tuple[str, bool, bool]] | None = None,
+) -> dict[str, Any]:
+    """Search by photo for each labelled query image; precision@k, hit@k and precision@5 per label.
+
+    The main numbers are those of the served form (the selector's defaults); `variants` (default
+    PHOTO_VARIANTS: raw, +TTA, +category restriction, both) are measured side by side on the same
+    images, each with its call latency (p50/p95 ms; noisy on a busy machine, compare within a run).
+
+    precision@k is the share of the top k whose articleType matches the label, averaged over
+    queries; hit@k the share of queries with a match in the top k. Photo search is a plain
+    nearest-neighbour list, so one request for the largest k gives every top k. Unreadable images
+    are listed with the reason and left out of the averages.
+    """
+    directory = Path(directory)
+    fetch = max(max(k_values), PER_GROUP_K)
+    catalogue_types = Counter(
+        name.lower() for name in catalogue_products().values_list("category__name", flat=True) if name
+    )
+    variants = PHOTO_VARIANTS if variants is None else variants
+    served = next(
+        (name for name, tta, restrict in variants if (tta, restrict) == (PHOTO_SEARCH_TTA, PHOTO_SEARCH_RESTRICT)),
+        None,
+    )
+    evaluated: list[dict[str, Any]] = []
+    unreadable: list[dict[str, Any]] = []
+    by_variant: dict[str, list[list[bool]]] = {name: [] for name, _, _ in variants}
+    timings: dict[str, list[float]] = {name: [] for name, _, _ in variants}
+    for query in queries:
+        try:
+            image = load_image(directory / query.file)
+        except (ImageError, OSError) as exc:
+            unreadable.append({"line": query.line, "file": query.file, "label": query.label, "reason": str(exc)})
+        else:
+            wanted = label_article_types(query.label, label_map)
+            results = None
+            for name, tta, restrict in variants:
+                started = time.perf_counter()
+                found = image_similar_list(image=image, k=fetch, tta=tta, restrict=restrict)
+                timings[name].append((time.perf_counter() - started) * 1000)
+                by_variant[name].append([_matches(item, wanted) for item in found])
+                if name == served:
+                    results = found
+            if results is None:  # the served form is not among the variants
+                results = image_similar_list(image=image, k=fetch)
+            types = [item.product.category.name if item.product.category else "" for item in results]
+            matches = [name.lower() in wanted for name in types]
+            evaluated.append(
+                {
+                    "line": query.line,
+                    "file": query.file,
+                    "label": query.label,
+                    "top_skus": [item.product.sku for item in results],
+                    "top_article_types": types,
+                    "matches": matches,
+                }
+            )
+        if on_query is not None:
+            on_query()
+    variant_rows = [
+        {
+            "name": name,
+            "tta": tta,
+            "restrict": restrict,
+            "served": name == served,
+            **match_summary(by_variant[name], k_values),
+            "latency_ms": latency_summary(timings[name]),
+        }
+        for name, tta, restrict in variants
+    ]
+    at_k = []
+    for k in sorted(k_values):
+        precisions = [precision_at_k(query["matches"], k) for query in evaluated]
+        hits = [any(query["matches"][:k]) for query in evaluated]
+        at_k.append(
+            {
+                "k": k,
+                "precision": math.fsum(precisions) / len(evaluated) if evaluated else 0.0,
+                "hit_rate": sum(hits) / len(evaluated) if evaluated else 0.0,
+            }
+        )
+    by_label: dict[str, list[float]] = defaultdict(list)
+    for query in evaluated:
+        by_label[query["label"]].append(precision_at_k(query["matches"], PER_GROUP_K))
+    per_label = []
+    for label, values in by_label.items():
+        types = label_article_types(label, label_map)
+        matching = sum(catalogue_types[name] for name in types)
+        per_label.append(
+            {
+                "label": label,
+                "queries": len(values),
+                "precision": math.fsum(values) / len(values),
+                # The best possible: fewer matching products than places cannot fill the top k.
+                "ceiling": min(PER_GROUP_K, matching) / PER_GROUP_K,
+                "article_types": sorted({name.strip() for name in _mapped_names(label, label_map)}, key=str.lower),
+            }
+        )
+    per_label.sort(key=lambda row: (-row["precision"], row["label"].lower()))
+    labels = sorted({query.label for query in queries}, key=str.lower)
+    for query in evaluated:
+        query["precision_at_k"] = {str(k): precision_at_k(query["matches"], k) for k in sorted(k_values)}
+    return {
+        "queries": len(queries),
+        "evaluated": len(evaluated),
+        "unreadable": unreadable,
+        "k_values": sorted(k_values),
+        "hit_at_1": sum(any(query["matches"][:1]) for query in evaluated) / len(evaluated) if evaluated else 0.0,
+        "at_k": at_k,
+        "per_label_k": PER_GROUP_K,
+        "per_label": per_label,
+        "labels_without_catalogue_match": [
+            label for label in labels if not label_article_types(label, label_map) & catalogue_types.keys()
+        ],
+        "classifier": _classifier_summary(),
+        "variants": variant_rows,
+        "results": evaluated,
+    }
+
+
+def _matches(item, wanted: set[str]) -> bool:
+    return bool(item.product.category) and item.product.category.name.lower() in wanted
+
+
+def _classifier_summary() -> dict[str, Any] | None:
+    stored = category_classifier_latest()
+    if stored is None:
+        return None
+    return {
+        "version": stored.version,
+        "algorithm": stored.algorithm,
+        "trained_at": stored.trained_at.isoformat(),
+        "n_products": stored.n_products,
+        "classes": len(stored.classes),
+        "metrics": stored.metrics,
+    }
