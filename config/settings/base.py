@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "shop",
     "recommendations",
+    "events",
     # Offline tooling: the drawn demo catalogue and the evaluation commands.
     "demo",
     "evaluation",

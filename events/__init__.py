@@ -1,0 +1,1 @@
+"""The event log: what shoppers do (views, cart changes, purchases, clicks on recommendations)."""

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class EventsConfig(AppConfig):
+    """The shop's memory of what shoppers do; the behavioural recommenders train on it."""
+
+    name = "events"
+    verbose_name = "Event log"
