@@ -6,6 +6,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 
+from config.api import PhotoSearchThrottle
 from recommendations.selectors import image_similar_list, product_embedding_status, product_similar_list
 from shop.forms import PhotoSearchForm, ProductFilterForm
 from shop.models import Category
@@ -79,9 +80,22 @@ def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
 
 
 def photo_search(request: HttpRequest) -> HttpResponse:
-    """shop/photo_search.html: upload a photo (POST multipart `image`, optional `k`), see similar products."""
+    """shop/photo_search.html: upload a photo (POST multipart `image`, optional `k`), see similar products.
+
+    `throttled` holds a message (status 429) once the client used up PHOTO_SEARCH_THROTTLE_RATE,
+    counted together with the API's search by photo.
+    """
     results = None
     if request.method == "POST":
+        throttle = PhotoSearchThrottle()
+        if not throttle.allow_request(request, None):
+            wait = throttle.retry_after()
+            message = f"You have searched by photo many times in a short while. Please try again in {wait} seconds."
+            response = render(
+                request, "shop/photo_search.html", {"form": PhotoSearchForm(), "throttled": message}, status=429
+            )
+            response["Retry-After"] = str(wait)
+            return response
         form = PhotoSearchForm(request.POST, request.FILES)
         if form.is_valid():
             results = image_similar_list(image=form.cleaned_data["picture"], k=form.cleaned_data["k"] or 12)

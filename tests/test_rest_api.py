@@ -436,8 +436,9 @@ def shared_cache():
     caches["shared"].clear()
 
 
-def post_not_an_image(client):
-    return client.post("/api/search/photo/", {"image": SimpleUploadedFile("x.jpg", b"not an image at all" * 10)})
+def post_not_an_image(client, **headers):
+    image = SimpleUploadedFile("x.jpg", b"not an image at all" * 10)
+    return client.post("/api/search/photo/", {"image": image}, **headers)
 
 
 def test_photo_search_is_throttled_with_429_in_the_error_format(client, shared_cache):
@@ -466,6 +467,39 @@ def test_photo_search_goes_on_while_the_shared_cache_is_unreachable(client, sett
         for _ in range(3):
             assert post_not_an_image(client).status_code == 400  # the upload's own error, neither 429 nor 500
     assert any("throttle skipped" in record.getMessage() for record in caplog.records)
+
+
+def test_photo_search_throttle_ignores_a_forged_x_forwarded_for(client, shared_cache):
+    """Without trusted proxies (NUM_PROXIES 0, the default) a client cannot reset its count by
+    sending a new X-Forwarded-For with each request."""
+    with override_settings(PHOTO_SEARCH_THROTTLE_RATE="2/minute"):
+        statuses = [post_not_an_image(client, HTTP_X_FORWARDED_FOR=f"10.0.0.{i}").status_code for i in range(3)]
+    assert statuses == [400, 400, 429]
+
+
+def test_photo_search_throttle_trusts_as_many_proxies_as_configured(client, settings, shared_cache):
+    """Behind one proxy the client is the last X-Forwarded-For entry, whatever the client put before it."""
+    with override_settings(
+        PHOTO_SEARCH_THROTTLE_RATE="2/minute", REST_FRAMEWORK={**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    ):
+        forged = [f"10.0.0.{i}, 203.0.113.7" for i in range(3)]
+        statuses = [post_not_an_image(client, HTTP_X_FORWARDED_FOR=xff).status_code for xff in forged]
+        assert statuses == [400, 400, 429]
+        assert post_not_an_image(client, HTTP_X_FORWARDED_FOR="203.0.113.8").status_code == 400, "another client"
+
+
+def test_photo_search_page_and_api_share_one_limit(client, shared_cache):
+    """The storefront form runs the same model: it counts against the same limit, and says so kindly."""
+    page_upload = {"image": SimpleUploadedFile("x.jpg", b"not an image at all" * 10)}
+    with override_settings(PHOTO_SEARCH_THROTTLE_RATE="2/minute"):
+        assert client.post("/search/photo/", page_upload).status_code == 400
+        assert post_not_an_image(client).status_code == 400
+        page = client.post("/search/photo/", {"image": SimpleUploadedFile("y.jpg", b"again" * 10)})
+        assert page.status_code == 429 and 0 < int(page["Retry-After"]) <= 60
+        html = page.content.decode()
+        assert "Please try again in" in html and 'data-testid="photo-search-form"' in html
+        assert_error(post_not_an_image(client), 429, "throttled")
+    assert client.get("/search/photo/").status_code == 200, "showing the form is not limited"
 
 
 # --- Cart and orders ---

@@ -214,6 +214,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Read at request time by config.api.PhotoSearchThrottle (DRF caches this dict at import).
     "DEFAULT_THROTTLE_RATES": {"photo_search": PHOTO_SEARCH_THROTTLE_RATE},
+    # Reverse proxies in front of the web processes whose X-Forwarded-For entry is trusted to name
+    # the client (throttles count per client). 0: X-Forwarded-For is ignored, anyone can forge it.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Storefront API",
