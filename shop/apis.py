@@ -18,8 +18,9 @@ from config.api import PUBLIC_AUTH, Conflict, error_responses
 from shop import serializers as s
 from shop.cart import DbCart, cart_add, cart_remove, cart_summary, cart_update
 from shop.checkout import CheckoutError, order_get_for_user, order_list_for_user, order_place
+from shop.filters import ProductFilterSet
 from shop.models import Category, Product
-from shop.selectors import ProductFilters, category_tree, product_search
+from shop.selectors import category_tree
 from shop.services import (
     CategoryInUse,
     category_create,
@@ -68,27 +69,15 @@ class ProductListApi(APIView):
             "The storefront's listing: active products only. List parameters may repeat "
             "(`?colour=Red&colour=Blue` means either). Prices compare the unit price (discounted if any)."
         ),
-        parameters=[s.ProductFilterSerializer],
+        parameters=ProductFilterSet.schema_parameters(),
         responses={200: s.ProductSerializer(many=True), **error_responses(400, 404)},
         tags=["products"],
     )
     def get(self, request: Request) -> Response:
-        params = s.ProductFilterSerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        data = params.validated_data
-        filters = ProductFilters(
-            q=data.get("q", ""),
-            category_id=data.get("category"),
-            gender=tuple(data.get("gender", ())),
-            article_type=tuple(data.get("article_type", ())),
-            colour=tuple(data.get("colour", ())),
-            season=tuple(data.get("season", ())),
-            usage=tuple(data.get("usage", ())),
-            price_min=data.get("price_min"),
-            price_max=data.get("price_max"),
-            sort=data.get("sort", ""),
-        )
-        products = product_search(filters=filters).select_related("category__parent__parent")
+        filterset = ProductFilterSet(request.query_params)
+        if not filterset.is_valid():
+            raise ValidationError({name: list(errors) for name, errors in filterset.errors.items()})
+        products = filterset.qs.select_related("category__parent__parent")
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(products, request, view=self)
         return paginator.get_paginated_response(s.ProductSerializer(page, many=True, context={"request": request}).data)

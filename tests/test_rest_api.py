@@ -216,6 +216,25 @@ def test_product_list_bad_parameters_are_400_with_field(client, products, query,
     assert field in body["fields"]
 
 
+@pytest.mark.parametrize("key", ["q", "gender", "article_type", "colour", "season", "usage"])
+def test_product_list_nul_byte_is_400_with_field(client, products, key):
+    body = assert_error(client.get("/api/products/", {key: "Red\x00"}), 400, key)
+    assert body["fields"] == {key: ["Null characters are not allowed."]}
+
+
+def test_product_list_validates_like_the_storefront(client, products):
+    """One filter set for pages and API: what the pages refuse, the API refuses too."""
+    body = assert_error(client.get("/api/products/?price_min=900&price_max=100"), 400, "price_max")
+    assert body["fields"] == {"price_max": ["The maximum price must not be below the minimum price."]}
+    many = {"colour": [f"Colour {i}" for i in range(51)]}
+    assert_error(client.get("/api/products/", many), 400, "at most 50 values")
+    assert client.get("/products/", many).status_code == 400
+    assert_error(client.get("/api/products/", {"colour": "x" * 101}), 400, "at most 100 characters")
+    assert_error(client.get(f"/api/products/?category={2**63}"), 400, "category")
+    fifty = {"colour": ["Red", *(f"Colour {i}" for i in range(49))]}
+    assert [item["sku"] for item in client.get("/api/products/", fifty).json()["results"]] == ["P1"]
+
+
 def test_product_detail_and_unknown(client, products):
     body = client.get(f"/api/products/{products[1].pk}/").json()
     assert body["sku"] == "P2" and body["unit_price"] == "700.00" and body["sub_category"]["name"] == "Topwear"
