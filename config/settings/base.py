@@ -86,8 +86,9 @@ STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "var" / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
-# Product images are served by Django itself unless a web server or CDN is put in front.
-SERVE_MEDIA = env.bool("SERVE_MEDIA", default=True)
+# Product images: served by a web server or CDN in production; local.py and test.py let Django
+# serve them (image files only, see config/media.py).
+SERVE_MEDIA = env.bool("SERVE_MEDIA", default=False)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
