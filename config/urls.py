@@ -3,12 +3,15 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 
 from config.media import media_serve
+from shop import account_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("recommendations.urls")),
     path("api/", include("shop.api_urls")),
-    # Django's login, logout (POST), password change and reset views; templates in templates/registration/.
+    # Django's login (with a lockout after repeated failures), logout (POST), password change and
+    # reset views; templates in templates/registration/.
+    path("accounts/login/", account_views.LoginView.as_view(), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("shop.urls")),
 ]

@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, Throttled, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAdminUser, IsAuthenticated
@@ -19,6 +19,7 @@ from shop import serializers as s
 from shop.cart import DbCart, cart_add, cart_remove, cart_summary, cart_update
 from shop.checkout import CheckoutError, order_get_for_user, order_list_for_user, order_place
 from shop.filters import ProductFilterSet
+from shop.login_throttle import LOCKED_MESSAGE, login_retry_after
 from shop.models import Category, Product
 from shop.selectors import category_tree
 from shop.services import (
@@ -263,16 +264,24 @@ class AuthTokenApi(ObtainAuthToken):
         operation_id="auth_token_create",
         auth=PUBLIC_AUTH,
         summary="Get an API token",
-        description="The same token is returned until it is deleted in the admin.",
+        description=(
+            "The same token is returned until it is deleted in the admin. After LOGIN_FAILURE_RATE failed "
+            "logins (default 10 an hour) from one IP or for one username, 429 until the hour is over."
+        ),
         request={
             "application/json": s.CredentialsSerializer,
             "multipart/form-data": s.CredentialsSerializer,
             "application/x-www-form-urlencoded": s.CredentialsSerializer,
         },
-        responses={200: s.TokenSerializer, **error_responses(400)},
+        responses={200: s.TokenSerializer, **error_responses(400, 429)},
         tags=["auth"],
     )
     def post(self, request: Request, *args, **kwargs) -> Response:
+        # Locked out after repeated failures (shop.login_throttle): refused before the password is checked.
+        username = request.data.get("username") if hasattr(request.data, "get") else None
+        wait = login_retry_after(request, username)
+        if wait:
+            raise Throttled(wait, detail=LOCKED_MESSAGE)
         return super().post(request, *args, **kwargs)
 
 

@@ -248,6 +248,14 @@ LOGGING = {
 }
 
 # --- Cart, checkout and accounts (shop/cart.py, shop/checkout.py, shop/account_views.py) ---
+# Failed logins allowed per client IP and per username (shop/login_throttle.py, counted in the
+# shared cache); beyond it every login from that IP or for that username is refused until the
+# window ends: 429 on the login page and the token API, refused in the admin.
+LOGIN_FAILURE_RATE = env("LOGIN_FAILURE_RATE", default="10/hour")
+AUTHENTICATION_BACKENDS = [
+    "shop.login_throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("shop.context_processors.cart")
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "shop:home"
