@@ -98,3 +98,11 @@ def test_successful_logins_do_not_count(client, asha):
     for _ in range(8):
         assert api_login(client, "asha", PASSWORD).status_code == 200
     assert page_login(client, "asha", PASSWORD).status_code == 302
+
+
+def test_login_page_still_needs_the_csrf_token(asha):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/accounts/login/", {"username": "asha", "password": PASSWORD})
+    assert response.status_code == 403 and "_auth_user_id" not in client.session

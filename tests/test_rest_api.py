@@ -125,6 +125,17 @@ def test_staff_writes_succeed(staff_client, products, tshirts):
     assert Category.objects.get(pk=tshirts.pk).name == "Tees"
 
 
+def test_session_writes_need_the_csrf_token(staff, tshirts):
+    """A staff member's browser session cannot be used by another site to write through the API."""
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(staff)
+    response = browser.post("/api/products/", {"sku": "CSRF1", "name": "Forged"}, content_type="application/json")
+    assert_error(response, 403, "csrf")
+    assert not Product.objects.filter(sku="CSRF1").exists()
+
+
 def test_token_auth_flow(client, staff, tshirts):
     response = client.post("/api/auth/token/", {"username": "staff", "password": "staff-pass-123"})
     assert response.status_code == 200

@@ -247,6 +247,16 @@ def test_a_nul_byte_in_a_parameter_is_a_400_with_a_message(client, shop, tree, w
     assert "\x00" not in html
 
 
+@pytest.mark.parametrize("url", ["/products/", "/search/"])
+def test_parameters_are_escaped_wherever_the_page_shows_them(client, shop, url):
+    """Values from the query string come back in chips, facets, links and errors, always escaped."""
+    script = "<script>alert(1)</script>"
+    response = client.get(url, {"q": script, "colour": script, "price_min": script})
+    html = response.content.decode()
+    assert response.status_code == 400 and script not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
 @pytest.mark.parametrize("page", ["abc", "0", "999", "-1"])
 def test_odd_page_numbers_show_a_page(client, shop, page):
     response = client.get(f"/products/?page={page}")
