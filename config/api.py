@@ -6,6 +6,7 @@ URLs under /api/ that match no view, and unhandled errors there, get the same sh
 """
 
 import logging
+import math
 
 from django.conf import settings
 from django.core.cache import caches
@@ -16,7 +17,7 @@ from drf_spectacular.utils import OpenApiResponse
 from redis.exceptions import RedisError
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
 API_PREFIX = "/api/"
@@ -55,29 +56,53 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
-class PhotoSearchThrottle(ScopedRateThrottle):
-    """ScopedRateThrottle whose rate is the PHOTO_SEARCH_THROTTLE_RATE setting, read on each request.
+class SharedCacheThrottle(SimpleRateThrottle):
+    """A DRF rate throttle whose counts are in the "shared" cache (Redis) and whose rate is the
+    setting named by `rate_setting`, read on each request.
 
     DRF copies DEFAULT_THROTTLE_RATES into the class at import time, so a rate changed later
-    (override_settings, or settings read after import) would otherwise be ignored.
+    (override_settings, or settings read after import) would otherwise be ignored. The shared
+    cache makes the limit hold across all web processes; while Redis is unreachable requests are
+    let through (logged) rather than failed. Clients are told apart by user, else by
+    `get_ident`: REMOTE_ADDR, or the address NUM_PROXIES trusted proxies put in X-Forwarded-For
+    (a client can write any X-Forwarded-For it likes, so it is ignored by default).
 
-    The counts are in the "shared" cache (Redis), so the limit holds across all web processes;
-    while Redis is unreachable requests are let through (logged) rather than failed.
+    Works on DRF requests and on plain Django ones (the storefront pages), so a page and an
+    endpoint that share a scope share the counts.
     """
 
+    rate_setting = ""
+
     def get_rate(self) -> str | None:
-        return settings.PHOTO_SEARCH_THROTTLE_RATE
+        return getattr(settings, self.rate_setting)
 
     @property
     def cache(self):  # DRF reads self.cache; looked up per request so test settings apply
         return caches["shared"]
 
+    def get_cache_key(self, request, view) -> str:
+        user = getattr(request, "user", None)
+        ident = f"user-{user.pk}" if user is not None and user.is_authenticated else self.get_ident(request)
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
     def allow_request(self, request, view) -> bool:
         try:
             return super().allow_request(request, view)
         except RedisError as error:
-            logger.warning("Photo-search throttle skipped, shared cache unreachable: %s", error)
+            logger.warning("%s: throttle skipped, shared cache unreachable: %s", self.scope, error)
             return True
+
+    def retry_after(self) -> int:
+        """Whole seconds until the next request may pass (after allow_request refused one)."""
+        return max(1, math.ceil(self.wait() or self.duration))
+
+
+class PhotoSearchThrottle(SharedCacheThrottle):
+    """Search by photo runs the image model: PHOTO_SEARCH_THROTTLE_RATE per user (or client IP),
+    one count for the API and the storefront form together."""
+
+    scope = "photo_search"
+    rate_setting = "PHOTO_SEARCH_THROTTLE_RATE"
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

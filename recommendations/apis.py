@@ -92,9 +92,9 @@ class PhotoSearchApi(APIView):
     """POST /api/search/photo/ (multipart `image`, optional `k`): products similar to a photo."""
 
     parser_classes = [MultiPartParser, FormParser]
-    # The image model runs on every request: PHOTO_SEARCH_THROTTLE_RATE per user (or per IP for guests).
+    # The image model runs on every request: PHOTO_SEARCH_THROTTLE_RATE per user (or per IP for guests),
+    # counted together with the storefront's form.
     throttle_classes = [PhotoSearchThrottle]
-    throttle_scope = "photo_search"
 
     class InputSerializer(CountSerializer):
         image = serializers.FileField(allow_empty_file=True)

@@ -1,17 +1,20 @@
-"""Account pages beyond Django's auth views: sign-up and order history."""
+"""Account pages beyond Django's auth views: sign-up, order history, and the login page's lockout."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from shop.checkout import order_list_for_user
+from shop.login_throttle import LOCKED_MESSAGE, login_retry_after
 
 
 class SignupForm(UserCreationForm):
@@ -60,3 +63,28 @@ def signup(request: HttpRequest) -> HttpResponse:
 def order_history(request: HttpRequest) -> HttpResponse:
     """shop/order_history.html: the shopper's own orders (`orders`)."""
     return render(request, "shop/order_history.html", {"orders": order_list_for_user(user=request.user)})
+
+
+class ThrottledAuthenticationForm(AuthenticationForm):
+    """Refuses to check the password while the client IP or the username is locked out."""
+
+    retry_after = 0
+
+    def clean(self) -> dict:
+        self.retry_after = login_retry_after(self.request, self.cleaned_data.get("username"))
+        if self.retry_after:
+            raise forms.ValidationError(LOCKED_MESSAGE, code="throttled")
+        return super().clean()
+
+
+class LoginView(auth_views.LoginView):
+    """registration/login.html; 429 with a message (and Retry-After) after too many failed logins."""
+
+    authentication_form = ThrottledAuthenticationForm
+
+    def form_invalid(self, form: ThrottledAuthenticationForm) -> HttpResponse:
+        response = super().form_invalid(form)
+        if form.has_error(NON_FIELD_ERRORS, "throttled"):
+            response.status_code = 429
+            response["Retry-After"] = str(form.retry_after)
+        return response

@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, Throttled, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAdminUser, IsAuthenticated
@@ -18,8 +18,10 @@ from config.api import PUBLIC_AUTH, Conflict, error_responses
 from shop import serializers as s
 from shop.cart import DbCart, cart_add, cart_remove, cart_summary, cart_update
 from shop.checkout import CheckoutError, order_get_for_user, order_list_for_user, order_place
+from shop.filters import ProductFilterSet
+from shop.login_throttle import LOCKED_MESSAGE, login_retry_after
 from shop.models import Category, Product
-from shop.selectors import ProductFilters, category_tree, product_search
+from shop.selectors import category_tree
 from shop.services import (
     CategoryInUse,
     category_create,
@@ -68,27 +70,15 @@ class ProductListApi(APIView):
             "The storefront's listing: active products only. List parameters may repeat "
             "(`?colour=Red&colour=Blue` means either). Prices compare the unit price (discounted if any)."
         ),
-        parameters=[s.ProductFilterSerializer],
+        parameters=ProductFilterSet.schema_parameters(),
         responses={200: s.ProductSerializer(many=True), **error_responses(400, 404)},
         tags=["products"],
     )
     def get(self, request: Request) -> Response:
-        params = s.ProductFilterSerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        data = params.validated_data
-        filters = ProductFilters(
-            q=data.get("q", ""),
-            category_id=data.get("category"),
-            gender=tuple(data.get("gender", ())),
-            article_type=tuple(data.get("article_type", ())),
-            colour=tuple(data.get("colour", ())),
-            season=tuple(data.get("season", ())),
-            usage=tuple(data.get("usage", ())),
-            price_min=data.get("price_min"),
-            price_max=data.get("price_max"),
-            sort=data.get("sort", ""),
-        )
-        products = product_search(filters=filters).select_related("category__parent__parent")
+        filterset = ProductFilterSet(request.query_params)
+        if not filterset.is_valid():
+            raise ValidationError({name: list(errors) for name, errors in filterset.errors.items()})
+        products = filterset.qs.select_related("category__parent__parent")
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(products, request, view=self)
         return paginator.get_paginated_response(s.ProductSerializer(page, many=True, context={"request": request}).data)
@@ -274,16 +264,24 @@ class AuthTokenApi(ObtainAuthToken):
         operation_id="auth_token_create",
         auth=PUBLIC_AUTH,
         summary="Get an API token",
-        description="The same token is returned until it is deleted in the admin.",
+        description=(
+            "The same token is returned until it is deleted in the admin. After LOGIN_FAILURE_RATE failed "
+            "logins (default 10 an hour) from one IP or for one username, 429 until the hour is over."
+        ),
         request={
             "application/json": s.CredentialsSerializer,
             "multipart/form-data": s.CredentialsSerializer,
             "application/x-www-form-urlencoded": s.CredentialsSerializer,
         },
-        responses={200: s.TokenSerializer, **error_responses(400)},
+        responses={200: s.TokenSerializer, **error_responses(400, 429)},
         tags=["auth"],
     )
     def post(self, request: Request, *args, **kwargs) -> Response:
+        # Locked out after repeated failures (shop.login_throttle): refused before the password is checked.
+        username = request.data.get("username") if hasattr(request.data, "get") else None
+        wait = login_retry_after(request, username)
+        if wait:
+            raise Throttled(wait, detail=LOCKED_MESSAGE)
         return super().post(request, *args, **kwargs)
 
 

@@ -12,4 +12,7 @@ class ShopConfig(AppConfig):
         # Also guards Django's own ImageField checks against decompression bombs.
         Image.MAX_IMAGE_PIXELS = settings.IMAGE_MAX_PIXELS
 
-        from shop import signals  # noqa: F401  (thumbnails on image change, cart merge on login)
+        from shop import (
+            login_throttle,  # noqa: F401  (counts failed logins)
+            signals,  # noqa: F401  (thumbnails on image change, cart merge on login)
+        )

@@ -18,6 +18,18 @@ from django.core.exceptions import ValidationError
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 ACCEPTED_FORMATS = {"JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "MPO"}
+# The extension a stored image gets, from the format Pillow finds in its bytes (never the name it
+# was uploaded under: "evil.html" would be served as a page from the shop's own origin).
+FORMAT_EXTENSIONS = {
+    "JPEG": "jpg",
+    "MPO": "jpg",
+    "PNG": "png",
+    "GIF": "gif",
+    "WEBP": "webp",
+    "BMP": "bmp",
+    "TIFF": "tif",
+}
+IMAGE_EXTENSIONS = frozenset(FORMAT_EXTENSIONS.values()) | {"jpeg", "tiff"}
 ACCEPTED_LABEL = "JPEG, PNG, GIF, WebP, BMP or TIFF"
 
 
@@ -126,3 +138,21 @@ def validate_image_file(file) -> None:
         load_image(file)
     except ImageError as exc:
         raise ValidationError(str(exc), code="invalid_image") from None
+
+
+def stored_image_name(name: str, file: BinaryIO) -> str:
+    """`name` with the extension of the image format Pillow detects in `file` ("evil.html" holding a
+    GIF becomes "evil.gif"); ".bin" when the content is no accepted image, which is never served."""
+    position = file.tell() if hasattr(file, "tell") else 0
+    try:
+        file.seek(0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(file) as image:
+                image_format = image.format
+    except Exception:  # noqa: BLE001  (unreadable content: no image extension, whatever the reason)
+        image_format = None
+    finally:
+        file.seek(position)
+    stem = Path(name).stem or "image"
+    return f"{stem}.{FORMAT_EXTENSIONS.get(image_format, 'bin')}"

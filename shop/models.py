@@ -11,6 +11,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from shop.images import stored_image_name
+
 
 class BaseModel(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
@@ -114,6 +116,9 @@ class Product(BaseModel):
         return self.name
 
     def save(self, *args, **kwargs) -> None:
+        if self.image and not self.image._committed:
+            # Stored under the extension of its real format: the uploaded name's could be ".html".
+            self.image.name = stored_image_name(self.image.name, self.image.file)
         # Keep image_sha256 true to the file whichever way the image was set.
         if not self.image:
             self.image_sha256 = ""

@@ -6,8 +6,6 @@ from rest_framework import serializers
 from shop.images import validate_image_file
 from shop.models import Category, Order, Product
 
-SORT_CHOICES = ["relevance", "newest", "price_asc", "price_desc", "name"]
-
 
 def _absolute(request, url: str) -> str | None:
     return request.build_absolute_uri(url) if url else None
@@ -106,25 +104,6 @@ class ProductSerializer(serializers.Serializer):
 
     def get_thumbnail_url(self, product: Product) -> str | None:
         return _absolute(self.context["request"], product.thumbnail_url)
-
-
-class ProductFilterSerializer(serializers.Serializer):
-    """The storefront's listing parameters; list ones may repeat (`?colour=Red&colour=Blue`)."""
-
-    q = serializers.CharField(required=False, allow_blank=True, max_length=200, help_text="Text search.")
-    category = serializers.IntegerField(
-        required=False, min_value=1, help_text="A category id of any level: products in it and below it."
-    )
-    gender = serializers.ListField(child=serializers.CharField(max_length=40), required=False)
-    article_type = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
-    colour = serializers.ListField(child=serializers.CharField(max_length=40), required=False)
-    season = serializers.ListField(child=serializers.CharField(max_length=40), required=False)
-    usage = serializers.ListField(child=serializers.CharField(max_length=40), required=False)
-    price_min = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=0, required=False)
-    price_max = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=0, required=False)
-    sort = serializers.ChoiceField(
-        choices=SORT_CHOICES, required=False, help_text="Default: relevance with `q`, else newest."
-    )
 
 
 class ProductInputSerializer(serializers.Serializer):

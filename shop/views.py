@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from django.core.paginator import Paginator
+from django.forms import Form
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 
+from config.api import PhotoSearchThrottle
 from recommendations.selectors import image_similar_list, product_embedding_status, product_similar_list
-from shop.forms import PhotoSearchForm, ProductFilterForm
+from shop.filters import ProductFilterSet
+from shop.forms import PhotoSearchForm
 from shop.models import Category
 from shop.selectors import (
     FACET_FIELDS,
@@ -18,7 +21,6 @@ from shop.selectors import (
     product_get,
     product_list,
     product_more_in_type_list,
-    product_search,
 )
 
 LISTING_PAGE_SIZE = 24
@@ -79,9 +81,22 @@ def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
 
 
 def photo_search(request: HttpRequest) -> HttpResponse:
-    """shop/photo_search.html: upload a photo (POST multipart `image`, optional `k`), see similar products."""
+    """shop/photo_search.html: upload a photo (POST multipart `image`, optional `k`), see similar products.
+
+    `throttled` holds a message (status 429) once the client used up PHOTO_SEARCH_THROTTLE_RATE,
+    counted together with the API's search by photo.
+    """
     results = None
     if request.method == "POST":
+        throttle = PhotoSearchThrottle()
+        if not throttle.allow_request(request, None):
+            wait = throttle.retry_after()
+            message = f"You have searched by photo many times in a short while. Please try again in {wait} seconds."
+            response = render(
+                request, "shop/photo_search.html", {"form": PhotoSearchForm(), "throttled": message}, status=429
+            )
+            response["Retry-After"] = str(wait)
+            return response
         form = PhotoSearchForm(request.POST, request.FILES)
         if form.is_valid():
             results = image_similar_list(image=form.cleaned_data["picture"], k=form.cleaned_data["k"] or 12)
@@ -94,12 +109,14 @@ def photo_search(request: HttpRequest) -> HttpResponse:
 def _listing(
     request: HttpRequest, *, title: str, category: Category | None = None, searching: bool = False
 ) -> HttpResponse:
-    form = ProductFilterForm(request.GET)
-    valid = form.is_valid()
-    filters = form.filters(category_id=category.pk if category else None)
+    # The page's path names the category (or none): ?category= is an API parameter only.
+    filterset = ProductFilterSet(request.GET, category_id=category.pk if category else None)
+    valid = filterset.is_valid()
+    form = filterset.form
+    filters = filterset.product_filters()
     # Bad parameters are ignored and reported; the rest of the listing still works.
     errors = [f"{form.fields[name].label}: {error}" for name, errs in form.errors.items() for error in errs]
-    page = Paginator(product_search(filters=filters), LISTING_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(filterset.qs, LISTING_PAGE_SIZE).get_page(request.GET.get("page"))
     params = _clean_params(request.GET, form)
     context = {
         "title": f"Results for “{filters.q}”" if searching and filters.q else title,
@@ -121,7 +138,7 @@ def _listing(
     return render(request, "shop/product_list.html", context, status=200 if valid else 400)
 
 
-def _clean_params(query: QueryDict, form: ProductFilterForm) -> QueryDict:
+def _clean_params(query: QueryDict, form: Form) -> QueryDict:
     """The query string without page and without the parameters that failed validation."""
     params = QueryDict(mutable=True)
     for key in (*FILTER_KEYS, "sort"):

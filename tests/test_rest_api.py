@@ -125,6 +125,17 @@ def test_staff_writes_succeed(staff_client, products, tshirts):
     assert Category.objects.get(pk=tshirts.pk).name == "Tees"
 
 
+def test_session_writes_need_the_csrf_token(staff, tshirts):
+    """A staff member's browser session cannot be used by another site to write through the API."""
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(staff)
+    response = browser.post("/api/products/", {"sku": "CSRF1", "name": "Forged"}, content_type="application/json")
+    assert_error(response, 403, "csrf")
+    assert not Product.objects.filter(sku="CSRF1").exists()
+
+
 def test_token_auth_flow(client, staff, tshirts):
     response = client.post("/api/auth/token/", {"username": "staff", "password": "staff-pass-123"})
     assert response.status_code == 200
@@ -214,6 +225,25 @@ def test_product_list_hides_inactive(client, products):
 def test_product_list_bad_parameters_are_400_with_field(client, products, query, field):
     body = assert_error(client.get(f"/api/products/?{query}"), 400, field)
     assert field in body["fields"]
+
+
+@pytest.mark.parametrize("key", ["q", "gender", "article_type", "colour", "season", "usage"])
+def test_product_list_nul_byte_is_400_with_field(client, products, key):
+    body = assert_error(client.get("/api/products/", {key: "Red\x00"}), 400, key)
+    assert body["fields"] == {key: ["Null characters are not allowed."]}
+
+
+def test_product_list_validates_like_the_storefront(client, products):
+    """One filter set for pages and API: what the pages refuse, the API refuses too."""
+    body = assert_error(client.get("/api/products/?price_min=900&price_max=100"), 400, "price_max")
+    assert body["fields"] == {"price_max": ["The maximum price must not be below the minimum price."]}
+    many = {"colour": [f"Colour {i}" for i in range(51)]}
+    assert_error(client.get("/api/products/", many), 400, "at most 50 values")
+    assert client.get("/products/", many).status_code == 400
+    assert_error(client.get("/api/products/", {"colour": "x" * 101}), 400, "at most 100 characters")
+    assert_error(client.get(f"/api/products/?category={2**63}"), 400, "category")
+    fifty = {"colour": ["Red", *(f"Colour {i}" for i in range(49))]}
+    assert [item["sku"] for item in client.get("/api/products/", fifty).json()["results"]] == ["P1"]
 
 
 def test_product_detail_and_unknown(client, products):
@@ -436,8 +466,9 @@ def shared_cache():
     caches["shared"].clear()
 
 
-def post_not_an_image(client):
-    return client.post("/api/search/photo/", {"image": SimpleUploadedFile("x.jpg", b"not an image at all" * 10)})
+def post_not_an_image(client, **headers):
+    image = SimpleUploadedFile("x.jpg", b"not an image at all" * 10)
+    return client.post("/api/search/photo/", {"image": image}, **headers)
 
 
 def test_photo_search_is_throttled_with_429_in_the_error_format(client, shared_cache):
@@ -466,6 +497,39 @@ def test_photo_search_goes_on_while_the_shared_cache_is_unreachable(client, sett
         for _ in range(3):
             assert post_not_an_image(client).status_code == 400  # the upload's own error, neither 429 nor 500
     assert any("throttle skipped" in record.getMessage() for record in caplog.records)
+
+
+def test_photo_search_throttle_ignores_a_forged_x_forwarded_for(client, shared_cache):
+    """Without trusted proxies (NUM_PROXIES 0, the default) a client cannot reset its count by
+    sending a new X-Forwarded-For with each request."""
+    with override_settings(PHOTO_SEARCH_THROTTLE_RATE="2/minute"):
+        statuses = [post_not_an_image(client, HTTP_X_FORWARDED_FOR=f"10.0.0.{i}").status_code for i in range(3)]
+    assert statuses == [400, 400, 429]
+
+
+def test_photo_search_throttle_trusts_as_many_proxies_as_configured(client, settings, shared_cache):
+    """Behind one proxy the client is the last X-Forwarded-For entry, whatever the client put before it."""
+    with override_settings(
+        PHOTO_SEARCH_THROTTLE_RATE="2/minute", REST_FRAMEWORK={**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    ):
+        forged = [f"10.0.0.{i}, 203.0.113.7" for i in range(3)]
+        statuses = [post_not_an_image(client, HTTP_X_FORWARDED_FOR=xff).status_code for xff in forged]
+        assert statuses == [400, 400, 429]
+        assert post_not_an_image(client, HTTP_X_FORWARDED_FOR="203.0.113.8").status_code == 400, "another client"
+
+
+def test_photo_search_page_and_api_share_one_limit(client, shared_cache):
+    """The storefront form runs the same model: it counts against the same limit, and says so kindly."""
+    page_upload = {"image": SimpleUploadedFile("x.jpg", b"not an image at all" * 10)}
+    with override_settings(PHOTO_SEARCH_THROTTLE_RATE="2/minute"):
+        assert client.post("/search/photo/", page_upload).status_code == 400
+        assert post_not_an_image(client).status_code == 400
+        page = client.post("/search/photo/", {"image": SimpleUploadedFile("y.jpg", b"again" * 10)})
+        assert page.status_code == 429 and 0 < int(page["Retry-After"]) <= 60
+        html = page.content.decode()
+        assert "Please try again in" in html and 'data-testid="photo-search-form"' in html
+        assert_error(post_not_an_image(client), 429, "throttled")
+    assert client.get("/search/photo/").status_code == 200, "showing the form is not limited"
 
 
 # --- Cart and orders ---

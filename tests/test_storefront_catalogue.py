@@ -235,6 +235,28 @@ def test_invalid_parameters_give_a_message_not_an_error(client, shop, query, mes
     assert product_ids(html) and all(Product.objects.get(pk=pk).gender == "Men" for pk in product_ids(html))
 
 
+@pytest.mark.parametrize("where", ["/products/", "/search/", "CATEGORY"])
+@pytest.mark.parametrize("key", ["gender", "article_type", "colour", "season", "usage", "q"])
+def test_a_nul_byte_in_a_parameter_is_a_400_with_a_message(client, shop, tree, where, key):
+    """PostgreSQL text cannot hold NUL: the parameter is refused with a message, not a 500."""
+    url = f"/categories/{tree['tshirts'].parent.parent_id}/" if where == "CATEGORY" else where
+    response = client.get(url, {key: "Red\x00", "gender" if key != "gender" else "usage": "Men"})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Null characters are not allowed." in element(html, "form-error")
+    assert "\x00" not in html
+
+
+@pytest.mark.parametrize("url", ["/products/", "/search/"])
+def test_parameters_are_escaped_wherever_the_page_shows_them(client, shop, url):
+    """Values from the query string come back in chips, facets, links and errors, always escaped."""
+    script = "<script>alert(1)</script>"
+    response = client.get(url, {"q": script, "colour": script, "price_min": script})
+    html = response.content.decode()
+    assert response.status_code == 400 and script not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
 @pytest.mark.parametrize("page", ["abc", "0", "999", "-1"])
 def test_odd_page_numbers_show_a_page(client, shop, page):
     response = client.get(f"/products/?page={page}")

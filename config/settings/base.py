@@ -86,8 +86,9 @@ STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "var" / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
-# Product images are served by Django itself unless a web server or CDN is put in front.
-SERVE_MEDIA = env.bool("SERVE_MEDIA", default=True)
+# Product images: served by a web server or CDN in production; local.py and test.py let Django
+# serve them (image files only, see config/media.py).
+SERVE_MEDIA = env.bool("SERVE_MEDIA", default=False)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
@@ -214,6 +215,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Read at request time by config.api.PhotoSearchThrottle (DRF caches this dict at import).
     "DEFAULT_THROTTLE_RATES": {"photo_search": PHOTO_SEARCH_THROTTLE_RATE},
+    # Reverse proxies in front of the web processes whose X-Forwarded-For entry is trusted to name
+    # the client (throttles count per client). 0: X-Forwarded-For is ignored, anyone can forge it.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Storefront API",
@@ -244,6 +248,14 @@ LOGGING = {
 }
 
 # --- Cart, checkout and accounts (shop/cart.py, shop/checkout.py, shop/account_views.py) ---
+# Failed logins allowed per client IP and per username (shop/login_throttle.py, counted in the
+# shared cache); beyond it every login from that IP or for that username is refused until the
+# window ends: 429 on the login page and the token API, refused in the admin.
+LOGIN_FAILURE_RATE = env("LOGIN_FAILURE_RATE", default="10/hour")
+AUTHENTICATION_BACKENDS = [
+    "shop.login_throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("shop.context_processors.cart")
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "shop:home"

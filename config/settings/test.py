@@ -9,6 +9,10 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Many tests search by photo; the 429 test sets its own small rate.
 PHOTO_SEARCH_THROTTLE_RATE = "100000/minute"
+# Tests (and schemathesis) log in wrongly on purpose; the lockout tests set their own rate.
+LOGIN_FAILURE_RATE = "100000/hour"
 # Tests build catalogues one after another in one process; the caching test sets its own.
 CATEGORY_MENU_CACHE_SECONDS = 0
 SIMILAR_ITEMS_CACHE_SECONDS = 0
+# The browser tests load product images from the live server.
+SERVE_MEDIA = True
