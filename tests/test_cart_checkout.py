@@ -398,6 +398,88 @@ def test_concurrent_checkouts_both_succeed_when_stock_allows():
     assert Product.objects.get(pk=product.pk).stock == 0
 
 
+@pytest.mark.django_db(transaction=True)
+def test_one_guest_session_posting_checkout_twice_gets_one_order():
+    """Two simultaneous checkout posts of one guest session (two requests, two connections): one order.
+
+    Each request loaded the session before either placed its order, as two posts in flight do;
+    the second waits on the session cart's lock, reads the emptied cart and is refused.
+    """
+    product = make_product("TWICE1", price="1220.00", stock=5, name="Double-click Shirt")
+    session = SessionStore()
+    cart_add(cart=SessionCart(session), product_id=product.pk, quantity=1)
+    session.save()
+    requests = {name: SessionCart(SessionStore(session_key=session.session_key)) for name in ("a", "b")}
+    for cart in requests.values():
+        assert cart.quantities() == {product.pk: 1}  # both loaded the session with the cart in it
+    barrier = threading.Barrier(3)
+    results: dict[str, object] = {}
+    committing_at: dict[str, float] = {}
+    finished_at: dict[str, float] = {}
+    waiter_seen = threading.Event()
+
+    def post(name: str) -> None:
+        try:
+            barrier.wait(timeout=10)
+            with transaction.atomic():
+                try:
+                    results[name] = order_place(cart=requests[name], details=DETAILS)
+                except CheckoutError as exc:
+                    results[name] = exc
+                else:
+                    # Hold the session's lock until the other request is seen waiting on it.
+                    waiter_seen.wait(timeout=WAIT_LIMIT_SECONDS)
+                    committing_at[name] = time.monotonic()
+            finished_at[name] = time.monotonic()
+        except Exception as exc:  # surfaced by the assertions below
+            results[name] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=post, args=(name,)) for name in requests]
+    for thread in threads:
+        thread.start()
+    barrier.wait(timeout=10)
+    saw_waiter = False
+    deadline = time.monotonic() + WAIT_LIMIT_SECONDS
+    while time.monotonic() < deadline and not saw_waiter:
+        saw_waiter = _waiting_on_lock()
+        time.sleep(0.02)
+    waiter_seen.set()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    orders = [r for r in results.values() if isinstance(r, Order)]
+    errors = [r for r in results.values() if isinstance(r, CheckoutError)]
+    assert len(orders) == 1 and len(errors) == 1, results
+    assert errors[0].messages == ["Your cart is empty."]
+    winner = next(name for name, r in results.items() if isinstance(r, Order))
+    loser = next(name for name, r in results.items() if isinstance(r, CheckoutError))
+    assert saw_waiter, "the second checkout never waited for the first"
+    assert finished_at[loser] >= committing_at[winner]
+    assert Order.objects.count() == 1 and OrderLine.objects.filter(product=product).count() == 1
+    assert Product.objects.get(pk=product.pk).stock == 4
+    # The emptied cart was stored with the order, not only in the winner's copy of the session.
+    assert SessionCart(SessionStore(session_key=session.session_key)).quantities() == {}
+
+
+def test_a_stale_second_checkout_post_keeps_the_first_order_in_the_session(client):
+    """A second post of the session, loaded before the first order, is refused and the guest still sees the order."""
+    product = make_product("TWICE2", price="750.00", stock=5, name="Blue Cap")
+    client.post(reverse("shop:cart_add", args=[product.pk]), {"quantity": "1"})
+    key = client.session.session_key
+    stale = SessionStore(session_key=key)
+    assert SessionCart(stale).quantities() == {product.pk: 1}  # the second request loaded its session
+    response = checkout_post(client)
+    order = Order.objects.get()
+    assert response.status_code == 302
+    with pytest.raises(CheckoutError, match="Your cart is empty"):
+        order_place(cart=SessionCart(stale), details=DETAILS)
+    stale.save()  # what the session middleware does at the end of that request
+    assert Order.objects.count() == 1
+    assert client.get(reverse("shop:order_detail", args=[order.pk])).status_code == 200
+
+
 # --- Pages, through the test client ---
 
 
