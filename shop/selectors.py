@@ -319,3 +319,15 @@ def product_more_in_type_list(*, product: Product, limit: int = 6) -> list[Produ
         .select_related("category")
         .order_by("-created_at", "-id")[:limit]
     )
+
+
+# Free-text product attributes that are also listing facets: the admin offers their values in use.
+ATTRIBUTE_FIELDS = ("gender", "base_colour", "season", "usage")
+
+
+def product_attribute_values(*, field: str) -> list[str]:
+    """The distinct non-empty values of one attribute column (ATTRIBUTE_FIELDS), most used first."""
+    if field not in ATTRIBUTE_FIELDS:
+        raise ValueError(f"{field} is not a product attribute")
+    rows = Product.objects.exclude(**{field: ""}).values(field).annotate(n=Count("pk")).order_by("-n", field)
+    return [row[field] for row in rows]
