@@ -22,6 +22,7 @@ from django.template.loader import render_to_string
 
 from shop.cart import BaseCart, product_problem
 from shop.models import Order, OrderLine, Product
+from shop.prices import format_price
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +131,10 @@ def order_place(
         total = sum((line.line_total for line in lines), Decimal("0.00"))
         if expected_total is not None and total != expected_total:
             raise CheckoutError(
-                [f"Prices changed while you were checking out: the total is now ₹{total}. Please review your order."]
+                [
+                    f"Prices changed while you were checking out: the total is now {format_price(total)}. "
+                    "Please review your order."
+                ]
             )
         order = Order(user=user if user is not None and user.is_authenticated else None, total=total, **cleaned)
         order.full_clean()
