@@ -83,7 +83,18 @@ class InStockFilter(admin.SimpleListFilter):
 class ProductAdmin(admin.ModelAdmin):
     form = ProductAdminForm
     # "list_image", not "thumbnail": a method named like the model field is ignored for the field.
-    list_display = ["list_image", "name", "sku", "category", "price", "stock", "embedding", "is_active", "updated_at"]
+    # Compact columns (article type, date) so price, stock and embedding fit at 1440 px with the sidebars.
+    list_display = [
+        "list_image",
+        "name",
+        "sku",
+        "list_article_type",
+        "price",
+        "stock",
+        "embedding",
+        "is_active",
+        "updated",
+    ]
     list_display_links = ["list_image", "name"]
     list_filter = [EmbeddingStatusFilter, "is_active", InStockFilter, "gender", "category__parent__parent"]
     search_fields = ["name", "sku", "brand"]
@@ -101,6 +112,18 @@ class ProductAdmin(admin.ModelAdmin):
             return "—"
         return format_html(
             '<img src="{}" alt="" width="48" height="64" style="object-fit:cover">', product.thumbnail_url
+        )
+
+    @admin.display(description="article type", ordering="category__name")
+    def list_article_type(self, product: Product) -> str:
+        if product.category is None:
+            return "—"
+        return format_html('<span title="{}">{}</span>', product.category, product.category.name)
+
+    @admin.display(description="updated", ordering="updated_at")
+    def updated(self, product: Product) -> str:
+        return format_html(
+            '<time datetime="{}">{}</time>', product.updated_at.isoformat(), f"{product.updated_at:%Y-%m-%d}"
         )
 
     @admin.display(description="preview")
