@@ -93,9 +93,10 @@ class SessionCart(BaseCart):
             )
         stored = type(self.session)(session_key=key)
         data = stored.load()
-        if stored.session_key is not None:  # None: the row is gone (expired); keep what is in memory
-            self.session.clear()
-            self.session.update(data)
+        if stored.session_key is None:  # the stored session is gone (expired): keep what is in memory
+            return
+        self.session.clear()
+        self.session.update(data)
         self._locked = True
 
     def quantities(self) -> dict[int, int]:

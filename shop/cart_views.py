@@ -5,12 +5,14 @@ The small forms only parse input; every rule is checked again in the services.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from decimal import Decimal
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.sessions.backends.base import UpdateError
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
@@ -163,7 +165,8 @@ def checkout(request: HttpRequest) -> HttpResponse:
                     # cart's lock reloads the session and must not drop this order from it.
                     checkouts.session_order_remember(request.session, order.pk)
                     if request.session.session_key:
-                        request.session.save()
+                        with contextlib.suppress(UpdateError):  # expired meanwhile: the middleware copes
+                            request.session.save()
             except checkouts.CheckoutError as exc:
                 errors, status = exc.messages, 409
             except ValidationError as exc:
