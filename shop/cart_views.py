@@ -168,6 +168,12 @@ def checkout(request: HttpRequest) -> HttpResponse:
                         with contextlib.suppress(UpdateError):  # expired meanwhile: the middleware copes
                             request.session.save()
             except checkouts.CheckoutError as exc:
+                placed = checkouts.session_order_just_placed(request.session) if not cart.quantities() else None
+                if placed is not None:
+                    # The same post twice (a double click): the browser shows this answer, so it
+                    # must be the order the first post placed, not "your cart is empty".
+                    messages.info(request, f"Your order #{placed.pk} is placed.")
+                    return redirect("shop:order_detail", order_id=placed.pk)
                 errors, status = exc.messages, 409
             except ValidationError as exc:
                 for field, field_errors in exc.message_dict.items():

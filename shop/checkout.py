@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, MutableMapping
+from datetime import timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -19,6 +20,7 @@ from django.core.validators import RegexValidator
 from django.db import transaction
 from django.db.models import F, QuerySet
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from shop.cart import BaseCart, product_problem
 from shop.models import Order, OrderLine, Product
@@ -188,6 +190,19 @@ def session_order_ids(session: Mapping) -> list[int]:
 
 def session_order_remember(session: MutableMapping, order_id: int) -> None:
     session[SESSION_ORDERS_KEY] = [*session_order_ids(session), order_id][-50:]
+
+
+# A checkout post that finds the cart empty this soon after the session's last order is taken
+# for a repeat of that post (a double click), and answered with that order.
+REPEAT_POST_WINDOW = timedelta(minutes=10)
+
+
+def session_order_just_placed(session: Mapping) -> Order | None:
+    """The session's last order if it was placed within REPEAT_POST_WINDOW, else None."""
+    ids = session_order_ids(session)
+    if not ids:
+        return None
+    return Order.objects.filter(pk=ids[-1], created_at__gte=timezone.now() - REPEAT_POST_WINDOW).first()
 
 
 # --- Selectors ---

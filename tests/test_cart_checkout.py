@@ -6,6 +6,7 @@ import io
 import threading
 import time
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -478,6 +479,61 @@ def test_a_stale_second_checkout_post_keeps_the_first_order_in_the_session(clien
     stale.save()  # what the session middleware does at the end of that request
     assert Order.objects.count() == 1
     assert client.get(reverse("shop:order_detail", args=[order.pk])).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_double_clicked_place_order_answers_both_posts_with_the_one_order():
+    """Two checkout posts of one browser session at once (two requests, two connections): one order,
+    and both answers lead to it, so the page the browser keeps shows the placed order."""
+    product = make_product("TWICE3", price="1220.00", stock=5, name="Double-click Cap")
+    first = Client()
+    first.post(reverse("shop:cart_add", args=[product.pk]), {"quantity": "1"})
+    second = Client()
+    second.cookies = first.cookies  # the same browser: the same session cookie
+    barrier = threading.Barrier(2)
+    responses = {}
+
+    def post(name: str, client: Client) -> None:
+        try:
+            barrier.wait(timeout=10)
+            responses[name] = checkout_post(client, expected_total="1220.00")
+        except Exception as exc:  # surfaced by the assertions below
+            responses[name] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=post, args=item) for item in (("a", first), ("b", second))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    order = Order.objects.get()  # exactly one
+    assert Product.objects.get(pk=product.pk).stock == 4
+    for name, response in responses.items():
+        assert getattr(response, "status_code", response) == 302, (name, response)
+        assert response.url == reverse("shop:order_detail", args=[order.pk]), name
+    assert first.get(reverse("shop:order_detail", args=[order.pk])).status_code == 200
+
+
+def test_an_empty_cart_checkout_long_after_an_order_is_still_refused(client):
+    """Only a repeat within minutes of the order is answered with it; later an empty cart is just empty."""
+    product = make_product("TWICE4", price="500.00", stock=5)
+    client.post(reverse("shop:cart_add", args=[product.pk]), {"quantity": "1"})
+    assert checkout_post(client).status_code == 302
+    order = Order.objects.get()
+    response = checkout_post(client)  # the same post again, at once
+    assert response.status_code == 302 and response.url == reverse("shop:order_detail", args=[order.pk])
+    Order.objects.filter(pk=order.pk).update(created_at=order.created_at - timedelta(hours=1))
+    response = checkout_post(client)
+    assert response.status_code == 409 and "Your cart is empty." in element_text(response, "checkout-error")
+    assert Order.objects.count() == 1
+
+
+def element_text(response, testid: str) -> str:
+    html = response.content.decode()
+    start = html.index(f'data-testid="{testid}"')
+    return html[start : html.index("</div>", start)]
 
 
 # --- Pages, through the test client ---
