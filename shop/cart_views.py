@@ -168,7 +168,9 @@ def checkout(request: HttpRequest) -> HttpResponse:
                         with contextlib.suppress(UpdateError):  # expired meanwhile: the middleware copes
                             request.session.save()
             except checkouts.CheckoutError as exc:
-                placed = checkouts.session_order_just_placed(request.session) if not cart.quantities() else None
+                placed = None
+                if not cart.quantities():
+                    placed = checkouts.order_just_placed(user=request.user, session=request.session)
                 if placed is not None:
                     # The same post twice (a double click): the browser shows this answer, so it
                     # must be the order the first post placed, not "your cart is empty".

@@ -197,12 +197,13 @@ def session_order_remember(session: MutableMapping, order_id: int) -> None:
 REPEAT_POST_WINDOW = timedelta(minutes=10)
 
 
-def session_order_just_placed(session: Mapping) -> Order | None:
-    """The session's last order if it was placed within REPEAT_POST_WINDOW, else None."""
+def order_just_placed(*, user=None, session: Mapping) -> Order | None:
+    """The shopper's last order (the user's, else the guest session's) if placed within REPEAT_POST_WINDOW."""
+    recent = Order.objects.filter(created_at__gte=timezone.now() - REPEAT_POST_WINDOW)
+    if user is not None and user.is_authenticated:
+        return recent.filter(user=user).order_by("-created_at", "-id").first()
     ids = session_order_ids(session)
-    if not ids:
-        return None
-    return Order.objects.filter(pk=ids[-1], created_at__gte=timezone.now() - REPEAT_POST_WINDOW).first()
+    return recent.filter(pk=ids[-1]).first() if ids else None
 
 
 # --- Selectors ---

@@ -516,6 +516,39 @@ def test_a_double_clicked_place_order_answers_both_posts_with_the_one_order():
     assert first.get(reverse("shop:order_detail", args=[order.pk])).status_code == 200
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_logged_in_double_click_answers_both_posts_with_the_one_order():
+    """The same for a logged-in shopper (the cart's row lock serialises the two posts)."""
+    product = make_product("TWICE5", price="700.00", stock=5)
+    make_user("dbl")
+    first = Client()
+    first.login(username="dbl", password="correct horse battery")
+    first.post(reverse("shop:cart_add", args=[product.pk]), {"quantity": "1"})
+    second = Client()
+    second.cookies = first.cookies
+    barrier = threading.Barrier(2)
+    responses = {}
+
+    def post(name: str, client: Client) -> None:
+        try:
+            barrier.wait(timeout=10)
+            responses[name] = checkout_post(client, expected_total="700.00")
+        except Exception as exc:  # surfaced by the assertions below
+            responses[name] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=post, args=item) for item in (("a", first), ("b", second))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    order = Order.objects.get()
+    for name, response in responses.items():
+        assert getattr(response, "status_code", response) == 302, (name, response)
+        assert response.url == reverse("shop:order_detail", args=[order.pk]), name
+
+
 def test_an_empty_cart_checkout_long_after_an_order_is_still_refused(client):
     """Only a repeat within minutes of the order is answered with it; later an empty cart is just empty."""
     product = make_product("TWICE4", price="500.00", stock=5)
