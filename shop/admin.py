@@ -1,4 +1,6 @@
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
@@ -7,13 +9,44 @@ from recommendations.selectors import products_with_embedding_status
 from recommendations.services import embeddings_recompute
 from shop.forms import ProductAdminForm
 from shop.models import Category, Order, OrderLine, Product
+from shop.services import category_create, category_level_check, category_update
+
+
+class CategoryAdminForm(forms.ModelForm):
+    """Name and parent only: the level follows from the parent, by the rules category_create keeps."""
+
+    class Meta:
+        model = Category
+        fields = ["name", "parent"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if "parent" in cleaned:
+            category = self.instance if self.instance.pk else None
+            try:
+                self.instance.level = category_level_check(category=category, parent=cleaned["parent"])
+            except ValidationError as exc:
+                self.add_error(None, exc)
+        return cleaned
 
 
 @admin.register(Category)
 class CategoryAdmin(admin.ModelAdmin):
+    form = CategoryAdminForm
     list_display = ["__str__", "level"]
     list_filter = ["level"]
     search_fields = ["name"]
+    readonly_fields = ["level"]
+
+    def save_model(self, request: HttpRequest, obj: Category, form, change: bool) -> None:
+        # The services write, so the admin and the API keep one set of rules.
+        data = {"name": form.cleaned_data["name"], "parent": form.cleaned_data["parent"]}
+        if change:
+            category = Category.objects.get(pk=obj.pk)
+            form.instance = category_update(category=category, data=data)
+        else:
+            form.instance = category_create(**data)
+        obj.pk, obj.level = form.instance.pk, form.instance.level
 
 
 class EmbeddingStatusFilter(admin.SimpleListFilter):
@@ -49,8 +82,20 @@ class InStockFilter(admin.SimpleListFilter):
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
     form = ProductAdminForm
-    list_display = ["thumbnail", "name", "sku", "category", "price", "stock", "embedding", "is_active", "updated_at"]
-    list_display_links = ["thumbnail", "name"]
+    # "list_image", not "thumbnail": a method named like the model field is ignored for the field.
+    # Compact columns (article type, date) so price, stock and embedding fit at 1440 px with the sidebars.
+    list_display = [
+        "list_image",
+        "name",
+        "sku",
+        "list_article_type",
+        "price",
+        "stock",
+        "embedding",
+        "is_active",
+        "updated",
+    ]
+    list_display_links = ["list_image", "name"]
     list_filter = [EmbeddingStatusFilter, "is_active", InStockFilter, "gender", "category__parent__parent"]
     search_fields = ["name", "sku", "brand"]
     readonly_fields = ["image_preview", "image_sha256", "created_at", "updated_at"]
@@ -62,10 +107,24 @@ class ProductAdmin(admin.ModelAdmin):
         return products_with_embedding_status(super().get_queryset(request).select_related("category"))
 
     @admin.display(description="image")
-    def thumbnail(self, product: Product) -> str:
+    def list_image(self, product: Product) -> str:
         if not product.image:
             return "—"
-        return format_html('<img src="{}" alt="" width="48" height="64" style="object-fit:cover">', product.image.url)
+        return format_html(
+            '<img src="{}" alt="" width="48" height="64" style="object-fit:cover">', product.thumbnail_url
+        )
+
+    @admin.display(description="article type", ordering="category__name")
+    def list_article_type(self, product: Product) -> str:
+        if product.category is None:
+            return "—"
+        return format_html('<span title="{}">{}</span>', product.category, product.category.name)
+
+    @admin.display(description="updated", ordering="updated_at")
+    def updated(self, product: Product) -> str:
+        return format_html(
+            '<time datetime="{}">{}</time>', product.updated_at.isoformat(), f"{product.updated_at:%Y-%m-%d}"
+        )
 
     @admin.display(description="preview")
     def image_preview(self, product: Product) -> str:

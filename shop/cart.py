@@ -11,18 +11,21 @@ change against the product (active, priced, in stock, CART_MAX_QUANTITY) and tak
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Sum
 
 from shop.models import Cart, CartLine, Product
 
 SESSION_KEY = "cart"
+# First key of the two-key PostgreSQL advisory lock a guest's cart takes (the second is the session's).
+SESSION_CART_LOCK_CLASS = 0x63617274  # "cart"
 
 
 class BaseCart:
@@ -53,6 +56,7 @@ class SessionCart(BaseCart):
 
     def __init__(self, session: MutableMapping) -> None:
         self.session = session
+        self._locked = False
 
     def _data(self) -> dict[str, int]:
         data = self.session.get(SESSION_KEY)
@@ -62,6 +66,38 @@ class SessionCart(BaseCart):
         self.session[SESSION_KEY] = data
         if hasattr(self.session, "modified"):
             self.session.modified = True
+        self._store()
+
+    def _store(self) -> None:
+        # Under the lock the change is written in the locking transaction, so it commits (or rolls
+        # back) with the order and the next request that takes the lock reads it.
+        if self._locked and transaction.get_connection().in_atomic_block:
+            self.session.save()
+
+    def lock(self) -> None:
+        """Serialise this guest's concurrent requests (e.g. two checkout posts) until the transaction ends.
+
+        Each request loaded the session when it began, so once the lock is held the session is
+        read again from the store: a request that waited sees what the first one committed (an
+        emptied cart after an order), not its own stale copy. Needs a server-side session store
+        (the database one by default); a session not stored yet has no other request to race.
+        """
+        key = getattr(self.session, "session_key", None)
+        if not key:
+            return
+        digest = hashlib.sha256(key.encode()).digest()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)",
+                [SESSION_CART_LOCK_CLASS, int.from_bytes(digest[:4], "big", signed=True)],
+            )
+        stored = type(self.session)(session_key=key)
+        data = stored.load()
+        if stored.session_key is None:  # the stored session is gone (expired): keep what is in memory
+            return
+        self.session.clear()
+        self.session.update(data)
+        self._locked = True
 
     def quantities(self) -> dict[int, int]:
         result = {}
@@ -84,6 +120,7 @@ class SessionCart(BaseCart):
     def clear(self) -> None:
         if SESSION_KEY in self.session:
             del self.session[SESSION_KEY]
+            self._store()
 
 
 class DbCart(BaseCart):

@@ -5,13 +5,16 @@ The small forms only parse input; every rule is checked again in the services.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from decimal import Decimal
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.sessions.backends.base import UpdateError
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -154,15 +157,31 @@ def checkout(request: HttpRequest) -> HttpResponse:
             details = {name: form.cleaned_data[name] for name in checkouts.DETAIL_FIELDS}
             expected: Decimal | None = form.cleaned_data.get("expected_total")
             try:
-                order = checkouts.order_place(cart=cart, user=request.user, details=details, expected_total=expected)
+                with transaction.atomic():
+                    order = checkouts.order_place(
+                        cart=cart, user=request.user, details=details, expected_total=expected
+                    )
+                    # Stored with the order: a second post of this session that waited on the
+                    # cart's lock reloads the session and must not drop this order from it.
+                    checkouts.session_order_remember(request.session, order.pk)
+                    if request.session.session_key:
+                        with contextlib.suppress(UpdateError):  # expired meanwhile: the middleware copes
+                            request.session.save()
             except checkouts.CheckoutError as exc:
+                placed = None
+                if not cart.quantities():
+                    placed = checkouts.order_just_placed(user=request.user, session=request.session)
+                if placed is not None:
+                    # The same post twice (a double click): the browser shows this answer, so it
+                    # must be the order the first post placed, not "your cart is empty".
+                    messages.info(request, f"Your order #{placed.pk} is placed.")
+                    return redirect("shop:order_detail", order_id=placed.pk)
                 errors, status = exc.messages, 409
             except ValidationError as exc:
                 for field, field_errors in exc.message_dict.items():
                     form.add_error(field if field in form.fields else None, field_errors)
                 status = 400
             else:
-                checkouts.session_order_remember(request.session, order.pk)
                 messages.success(request, f"Thank you! Your order #{order.pk} is placed.")
                 return redirect("shop:order_detail", order_id=order.pk)
         else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, MutableMapping
+from datetime import timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -19,9 +20,11 @@ from django.core.validators import RegexValidator
 from django.db import transaction
 from django.db.models import F, QuerySet
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from shop.cart import BaseCart, product_problem
 from shop.models import Order, OrderLine, Product
+from shop.prices import format_price
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +133,10 @@ def order_place(
         total = sum((line.line_total for line in lines), Decimal("0.00"))
         if expected_total is not None and total != expected_total:
             raise CheckoutError(
-                [f"Prices changed while you were checking out: the total is now ₹{total}. Please review your order."]
+                [
+                    f"Prices changed while you were checking out: the total is now {format_price(total)}. "
+                    "Please review your order."
+                ]
             )
         order = Order(user=user if user is not None and user.is_authenticated else None, total=total, **cleaned)
         order.full_clean()
@@ -184,6 +190,20 @@ def session_order_ids(session: Mapping) -> list[int]:
 
 def session_order_remember(session: MutableMapping, order_id: int) -> None:
     session[SESSION_ORDERS_KEY] = [*session_order_ids(session), order_id][-50:]
+
+
+# A checkout post that finds the cart empty this soon after the session's last order is taken
+# for a repeat of that post (a double click), and answered with that order.
+REPEAT_POST_WINDOW = timedelta(minutes=10)
+
+
+def order_just_placed(*, user=None, session: Mapping) -> Order | None:
+    """The shopper's last order (the user's, else the guest session's) if placed within REPEAT_POST_WINDOW."""
+    recent = Order.objects.filter(created_at__gte=timezone.now() - REPEAT_POST_WINDOW)
+    if user is not None and user.is_authenticated:
+        return recent.filter(user=user).order_by("-created_at", "-id").first()
+    ids = session_order_ids(session)
+    return recent.filter(pk=ids[-1]).first() if ids else None
 
 
 # --- Selectors ---

@@ -48,11 +48,19 @@ def _read_bytes(source: str | Path | bytes | BinaryIO, max_bytes: int) -> bytes:
             raise ImageError(_too_big_message(path.stat().st_size, max_bytes))
         data = path.read_bytes()
     else:
+        size = _stream_size(source)
+        if size is not None and size > max_bytes:
+            raise ImageError(_too_big_message(size, max_bytes))
         if hasattr(source, "seek"):
             source.seek(0)
-        data = source.read(max_bytes + 1)
+        data = source.read(max_bytes + 1)  # capped: a stream of unknown size is never read whole
         if hasattr(source, "seek"):
             source.seek(0)
+        if len(data) > max_bytes:
+            # Only the capped read's length is known here, not the size: do not report it as one.
+            raise ImageError(
+                f"The file is too large (over {_megabytes(max_bytes)}); the limit is {_megabytes(max_bytes)}."
+            )
     if not data:
         raise ImageError("The file is empty.")
     if len(data) > max_bytes:
@@ -60,13 +68,32 @@ def _read_bytes(source: str | Path | bytes | BinaryIO, max_bytes: int) -> bytes:
     return data
 
 
+def _stream_size(source: BinaryIO) -> int | None:
+    """The full size of an upload or seekable file, without reading it; None when unknown."""
+    size = getattr(source, "size", None)  # Django's UploadedFile and File
+    if isinstance(size, int):
+        return size
+    try:
+        source.seek(0, io.SEEK_END)
+        size = source.tell()
+        source.seek(0)
+    except (AttributeError, OSError, ValueError):
+        return None
+    return size
+
+
 def _too_big_message(size: int, max_bytes: int) -> str:
-    return f"The file is too large ({_megabytes(size)}); the limit is {_megabytes(max_bytes)}."
+    shown, limit = _megabytes(size), _megabytes(max_bytes)
+    if shown == limit:  # just over the limit: whole megabytes would read as the limit itself
+        shown = f"{size:,} bytes"
+    return f"The file is too large ({shown}); the limit is {limit}."
 
 
 def _megabytes(size: int) -> str:
     value = size / 1_048_576
-    return f"{value:.0f} MB" if value >= 10 else f"{value:.2g} MB"
+    if value >= 10:
+        return f"{value:.1f}".removesuffix(".0") + " MB"
+    return f"{value:.2g} MB"
 
 
 def load_image(

@@ -6,7 +6,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
-from django.core.validators import MinValueValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -56,6 +57,14 @@ class Category(BaseModel):
         while nodes[0].parent_id is not None:
             nodes.insert(0, nodes[0].parent)
         return nodes
+
+
+# The SKU names the product's image folder: path characters ("/", "..") must never get in.
+sku_validator = RegexValidator(
+    r"\A[A-Za-z0-9][A-Za-z0-9_.-]*\Z",
+    "A SKU may contain only letters, digits, hyphens, underscores and dots, and must start with a letter or digit.",
+    code="invalid_sku",
+)
 
 
 def product_image_path(instance: "Product", filename: str) -> str:
@@ -129,6 +138,13 @@ class Product(BaseModel):
 
     def get_absolute_url(self) -> str:
         return reverse("shop:product_detail", args=[self.pk])
+
+    def clean(self) -> None:
+        # Checked here, not as a field validator, so every full_clean (admin, API services) refuses it.
+        try:
+            sku_validator(self.sku)
+        except ValidationError as exc:
+            raise ValidationError({"sku": exc.messages}) from None
 
     @classmethod
     def from_db(cls, db, field_names, values):

@@ -6,6 +6,7 @@ Callable without a request, so the storefront pages and the JSON API share them.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -15,6 +16,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.shortcuts import get_object_or_404
 
 from shop.models import Category, Product
+from shop.prices import format_price
 
 SEARCH_CONFIG = "english"
 CATEGORY_TYPO_THRESHOLD = 0.5
@@ -192,10 +194,10 @@ def product_search(*, filters: ProductFilters) -> QuerySet[Product]:
 
 def _price_label(low: Decimal | None, high: Decimal | None) -> str:
     if low is None:
-        return f"Up to ₹{high:,.0f}"
+        return f"Up to {format_price(high)}"
     if high is None:
-        return f"₹{low:,.0f} and above"
-    return f"₹{low:,.0f} – ₹{high:,.0f}"
+        return f"{format_price(low)} and above"
+    return f"{format_price(low)} – {format_price(high)}"
 
 
 def price_range_value(low: Decimal | None, high: Decimal | None) -> str:
@@ -309,13 +311,32 @@ def product_get(*, product_id: int) -> Product:
     return get_object_or_404(Product.objects.select_related("category__parent__parent"), pk=product_id, is_active=True)
 
 
-def product_more_in_type_list(*, product: Product, limit: int = 6) -> list[Product]:
-    """Other active products of the same article type, newest first."""
+UNISEX = "Unisex"
+
+
+def product_more_in_type_list(*, product: Product, limit: int = 6, exclude_ids: Iterable[int] = ()) -> list[Product]:
+    """Other active products of the same article type for the same shopper, newest first.
+
+    A gendered product gets products of its gender or unisex ones; `exclude_ids` leaves out
+    what the page already shows (its similar items).
+    """
     if product.category_id is None:
         return []
+    qs = Product.objects.filter(is_active=True, category_id=product.category_id)
+    if product.gender and product.gender != UNISEX:
+        qs = qs.filter(gender__in=[product.gender, UNISEX])
     return list(
-        Product.objects.filter(is_active=True, category_id=product.category_id)
-        .exclude(pk=product.pk)
-        .select_related("category")
-        .order_by("-created_at", "-id")[:limit]
+        qs.exclude(pk__in=[product.pk, *exclude_ids]).select_related("category").order_by("-created_at", "-id")[:limit]
     )
+
+
+# Free-text product attributes that are also listing facets: the admin offers their values in use.
+ATTRIBUTE_FIELDS = ("gender", "base_colour", "season", "usage")
+
+
+def product_attribute_values(*, field: str) -> list[str]:
+    """The distinct non-empty values of one attribute column (ATTRIBUTE_FIELDS), most used first."""
+    if field not in ATTRIBUTE_FIELDS:
+        raise ValueError(f"{field} is not a product attribute")
+    rows = Product.objects.exclude(**{field: ""}).values(field).annotate(n=Count("pk")).order_by("-n", field)
+    return [row[field] for row in rows]

@@ -14,7 +14,7 @@ from django.db import transaction
 
 from shop.catalog_files import CatalogError, RowProblem, StyleExtras, StyleRow, read_style_extras, read_styles
 from shop.images import ImageError, load_image
-from shop.models import Category, Product
+from shop.models import Category, Product, sku_validator
 
 IMPORT_CHUNK = 200
 
@@ -99,6 +99,11 @@ def _import_row(
         report.skipped.append(RowProblem(row.line, row.sku, f"duplicate id (first on line {seen[row.sku]})"))
         return
     seen[row.sku] = row.line
+    try:
+        sku_validator(row.sku)
+    except ValidationError as exc:
+        report.skipped.append(RowProblem(row.line, row.sku, exc.messages[0]))
+        return
     image_path = root / "images" / f"{row.sku}.jpg"
     try:
         image_bytes = image_path.read_bytes()
@@ -175,8 +180,27 @@ def _category_level(parent: Category | None) -> int:
     return parent.level + 1
 
 
+def category_level_check(*, category: Category | None, parent: Category | None) -> int:
+    """The level a new (`category` None) or moved category gets under `parent`.
+
+    Raises ValidationError (on `parent`) when the tree rules forbid it; every entry point
+    (API, admin) checks through here.
+    """
+    if category is None or category.pk is None:
+        return _category_level(parent)
+    if parent is not None and any(node.pk == category.pk for node in parent.path()):
+        raise ValidationError({"parent": ["A category cannot be moved under itself or its own sub-category."]})
+    level = _category_level(parent)
+    if level != category.level and (category.children.exists() or category.products.exists()):
+        # Products hang on article types only, and sub-trees would need re-levelling.
+        raise ValidationError(
+            {"parent": ["A category with sub-categories or products can only move to the same level."]}
+        )
+    return level
+
+
 def category_create(*, name: str, parent: Category | None = None) -> Category:
-    category = Category(name=name, parent=parent, level=_category_level(parent))
+    category = Category(name=name, parent=parent, level=category_level_check(category=None, parent=parent))
     category.full_clean()
     category.save()
     return category
@@ -186,14 +210,7 @@ def category_update(*, category: Category, data: dict) -> Category:
     """Rename and/or move a category (data may hold `name` and `parent`)."""
     if "parent" in data:
         parent = data["parent"]
-        if parent is not None and any(node.pk == category.pk for node in parent.path()):
-            raise ValidationError({"parent": ["A category cannot be moved under itself or its own sub-category."]})
-        level = _category_level(parent)
-        if level != category.level and (category.children.exists() or category.products.exists()):
-            # Products hang on article types only, and sub-trees would need re-levelling.
-            raise ValidationError(
-                {"parent": ["A category with sub-categories or products can only move to the same level."]}
-            )
+        level = category_level_check(category=category, parent=parent)
         category.parent, category.level = parent, level
     if "name" in data:
         category.name = data["name"]

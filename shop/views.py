@@ -6,14 +6,17 @@ from django.core.paginator import Paginator
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
+from django.utils.http import urlencode
 
 from config.api import PhotoSearchThrottle
 from recommendations.selectors import image_similar_list, product_embedding_status, product_similar_list
 from shop.filters import ProductFilterSet
 from shop.forms import PhotoSearchForm
 from shop.models import Category
+from shop.prices import format_price
 from shop.selectors import (
     FACET_FIELDS,
+    UNISEX,
     ProductFilters,
     category_get,
     category_tree,
@@ -46,9 +49,32 @@ def home(request: HttpRequest) -> HttpResponse:
     )
 
 
+# Genders as a heading says them: "Men's Tshirts", "Girls' Dresses".
+GENDER_POSSESSIVE = {"Men": "Men's", "Women": "Women's", "Boys": "Boys'", "Girls": "Girls'"}
+
+
+def listing_title(filters: ProductFilters, *, subject: str = "") -> str:
+    """A list's heading from what narrows it: "Men's Tshirts", "Women's Blue Tops", "All products".
+
+    subject is the category's name on a category page; article types chosen in the facets
+    replace it.
+    """
+    subject = " and ".join(filters.article_type) or subject
+    words = [
+        " and ".join(GENDER_POSSESSIVE.get(g, g) for g in filters.gender),
+        " and ".join(filters.season),
+        " and ".join(filters.usage),
+        " and ".join(filters.colour),
+    ]
+    words = [w for w in words if w]
+    if not words:
+        return subject or "All products"
+    return " ".join([*words, subject or "products"])
+
+
 def product_list_view(request: HttpRequest) -> HttpResponse:
     """shop/product_list.html: the whole catalogue with facets, sort and pages."""
-    return _listing(request, title="All products")
+    return _listing(request, title="")
 
 
 def category(request: HttpRequest, category_id: int) -> HttpResponse:
@@ -66,6 +92,9 @@ def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
     """shop/product_detail.html: the product, its visually similar items and more of its type."""
     product = product_get(product_id=product_id)
     similar = product_similar_list(product=product)
+    more_filters = ProductFilters(
+        gender=(product.gender,) if product.gender and product.gender != UNISEX else (),
+    )
     return render(
         request,
         "shop/product_detail.html",
@@ -75,7 +104,11 @@ def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
             "similar": similar,
             # Only needed to say why the list is empty (being prepared, or failed).
             "embedding": None if similar else product_embedding_status(product=product),
-            "more_in_type": product_more_in_type_list(product=product),
+            "more_in_type": product_more_in_type_list(
+                product=product, exclude_ids=[item.product.pk for item in similar]
+            ),
+            "more_title": listing_title(more_filters, subject=product.category.name if product.category else ""),
+            "more_query": f"?{urlencode({'gender': product.gender})}" if more_filters.gender else "",
         },
     )
 
@@ -118,8 +151,12 @@ def _listing(
     errors = [f"{form.fields[name].label}: {error}" for name, errs in form.errors.items() for error in errs]
     page = Paginator(filterset.qs, LISTING_PAGE_SIZE).get_page(request.GET.get("page"))
     params = _clean_params(request.GET, form)
+    if searching:
+        title = f"Results for “{filters.q}”" if filters.q else title
+    else:
+        title = listing_title(filters, subject=title)
     context = {
-        "title": f"Results for “{filters.q}”" if searching and filters.q else title,
+        "title": title,
         "category": category,
         "breadcrumbs": category.path() if category else [],
         "searching": searching,
@@ -207,8 +244,8 @@ def _active_filters(filters: ProductFilters, params: QueryDict, *, searching: bo
         changed = params.copy()
         changed.pop("price_min", None)
         changed.pop("price_max", None)
-        low = f"₹{filters.price_min:,.0f}" if filters.price_min is not None else "₹0"
-        high = f"₹{filters.price_max:,.0f}" if filters.price_max is not None else "any"
+        low = format_price(filters.price_min) if filters.price_min is not None else format_price(0)
+        high = format_price(filters.price_max) if filters.price_max is not None else "any"
         chips.append({"label": f"Price: {low} – {high}", "url": _url(changed)})
     return chips
 

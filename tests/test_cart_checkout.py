@@ -6,6 +6,7 @@ import io
 import threading
 import time
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -240,7 +241,7 @@ def test_order_refused_when_prices_changed_since_the_page(cart):
     product = make_product("P1", price="100.00")
     cart_add(cart=cart, product_id=product.pk, quantity=1)
     Product.objects.filter(pk=product.pk).update(price=Decimal("120.00"))
-    with pytest.raises(CheckoutError, match="Prices changed.*₹120.00"):
+    with pytest.raises(CheckoutError, match="Prices changed.*now ₹120\\. "):
         order_place(cart=cart, details=DETAILS, expected_total=Decimal("100.00"))
     assert not OrderLine.objects.filter(sku="P1").exists()
     assert Product.objects.get(pk=product.pk).stock == 5
@@ -398,6 +399,176 @@ def test_concurrent_checkouts_both_succeed_when_stock_allows():
     assert Product.objects.get(pk=product.pk).stock == 0
 
 
+@pytest.mark.django_db(transaction=True)
+def test_one_guest_session_posting_checkout_twice_gets_one_order():
+    """Two simultaneous checkout posts of one guest session (two requests, two connections): one order.
+
+    Each request loaded the session before either placed its order, as two posts in flight do;
+    the second waits on the session cart's lock, reads the emptied cart and is refused.
+    """
+    product = make_product("TWICE1", price="1220.00", stock=5, name="Double-click Shirt")
+    session = SessionStore()
+    cart_add(cart=SessionCart(session), product_id=product.pk, quantity=1)
+    session.save()
+    requests = {name: SessionCart(SessionStore(session_key=session.session_key)) for name in ("a", "b")}
+    for cart in requests.values():
+        assert cart.quantities() == {product.pk: 1}  # both loaded the session with the cart in it
+    barrier = threading.Barrier(3)
+    results: dict[str, object] = {}
+    committing_at: dict[str, float] = {}
+    finished_at: dict[str, float] = {}
+    waiter_seen = threading.Event()
+
+    def post(name: str) -> None:
+        try:
+            barrier.wait(timeout=10)
+            with transaction.atomic():
+                try:
+                    results[name] = order_place(cart=requests[name], details=DETAILS)
+                except CheckoutError as exc:
+                    results[name] = exc
+                else:
+                    # Hold the session's lock until the other request is seen waiting on it.
+                    waiter_seen.wait(timeout=WAIT_LIMIT_SECONDS)
+                    committing_at[name] = time.monotonic()
+            finished_at[name] = time.monotonic()
+        except Exception as exc:  # surfaced by the assertions below
+            results[name] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=post, args=(name,)) for name in requests]
+    for thread in threads:
+        thread.start()
+    barrier.wait(timeout=10)
+    saw_waiter = False
+    deadline = time.monotonic() + WAIT_LIMIT_SECONDS
+    while time.monotonic() < deadline and not saw_waiter:
+        saw_waiter = _waiting_on_lock()
+        time.sleep(0.02)
+    waiter_seen.set()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    orders = [r for r in results.values() if isinstance(r, Order)]
+    errors = [r for r in results.values() if isinstance(r, CheckoutError)]
+    assert len(orders) == 1 and len(errors) == 1, results
+    assert errors[0].messages == ["Your cart is empty."]
+    winner = next(name for name, r in results.items() if isinstance(r, Order))
+    loser = next(name for name, r in results.items() if isinstance(r, CheckoutError))
+    assert saw_waiter, "the second checkout never waited for the first"
+    assert finished_at[loser] >= committing_at[winner]
+    assert Order.objects.count() == 1 and OrderLine.objects.filter(product=product).count() == 1
+    assert Product.objects.get(pk=product.pk).stock == 4
+    # The emptied cart was stored with the order, not only in the winner's copy of the session.
+    assert SessionCart(SessionStore(session_key=session.session_key)).quantities() == {}
+
+
+def test_a_stale_second_checkout_post_keeps_the_first_order_in_the_session(client):
+    """A second post of the session, loaded before the first order, is refused and the guest still sees the order."""
+    product = make_product("TWICE2", price="750.00", stock=5, name="Blue Cap")
+    client.post(reverse("shop:cart_add", args=[product.pk]), {"quantity": "1"})
+    key = client.session.session_key
+    stale = SessionStore(session_key=key)
+    assert SessionCart(stale).quantities() == {product.pk: 1}  # the second request loaded its session
+    response = checkout_post(client)
+    order = Order.objects.get()
+    assert response.status_code == 302
+    with pytest.raises(CheckoutError, match="Your cart is empty"):
+        order_place(cart=SessionCart(stale), details=DETAILS)
+    stale.save()  # what the session middleware does at the end of that request
+    assert Order.objects.count() == 1
+    assert client.get(reverse("shop:order_detail", args=[order.pk])).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_double_clicked_place_order_answers_both_posts_with_the_one_order():
+    """Two checkout posts of one browser session at once (two requests, two connections): one order,
+    and both answers lead to it, so the page the browser keeps shows the placed order."""
+    product = make_product("TWICE3", price="1220.00", stock=5, name="Double-click Cap")
+    first = Client()
+    first.post(reverse("shop:cart_add", args=[product.pk]), {"quantity": "1"})
+    second = Client()
+    second.cookies = first.cookies  # the same browser: the same session cookie
+    barrier = threading.Barrier(2)
+    responses = {}
+
+    def post(name: str, client: Client) -> None:
+        try:
+            barrier.wait(timeout=10)
+            responses[name] = checkout_post(client, expected_total="1220.00")
+        except Exception as exc:  # surfaced by the assertions below
+            responses[name] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=post, args=item) for item in (("a", first), ("b", second))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    order = Order.objects.get()  # exactly one
+    assert Product.objects.get(pk=product.pk).stock == 4
+    for name, response in responses.items():
+        assert getattr(response, "status_code", response) == 302, (name, response)
+        assert response.url == reverse("shop:order_detail", args=[order.pk]), name
+    assert first.get(reverse("shop:order_detail", args=[order.pk])).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_logged_in_double_click_answers_both_posts_with_the_one_order():
+    """The same for a logged-in shopper (the cart's row lock serialises the two posts)."""
+    product = make_product("TWICE5", price="700.00", stock=5)
+    make_user("dbl")
+    first = Client()
+    first.login(username="dbl", password="correct horse battery")
+    first.post(reverse("shop:cart_add", args=[product.pk]), {"quantity": "1"})
+    second = Client()
+    second.cookies = first.cookies
+    barrier = threading.Barrier(2)
+    responses = {}
+
+    def post(name: str, client: Client) -> None:
+        try:
+            barrier.wait(timeout=10)
+            responses[name] = checkout_post(client, expected_total="700.00")
+        except Exception as exc:  # surfaced by the assertions below
+            responses[name] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=post, args=item) for item in (("a", first), ("b", second))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    order = Order.objects.get()
+    for name, response in responses.items():
+        assert getattr(response, "status_code", response) == 302, (name, response)
+        assert response.url == reverse("shop:order_detail", args=[order.pk]), name
+
+
+def test_an_empty_cart_checkout_long_after_an_order_is_still_refused(client):
+    """Only a repeat within minutes of the order is answered with it; later an empty cart is just empty."""
+    product = make_product("TWICE4", price="500.00", stock=5)
+    client.post(reverse("shop:cart_add", args=[product.pk]), {"quantity": "1"})
+    assert checkout_post(client).status_code == 302
+    order = Order.objects.get()
+    response = checkout_post(client)  # the same post again, at once
+    assert response.status_code == 302 and response.url == reverse("shop:order_detail", args=[order.pk])
+    Order.objects.filter(pk=order.pk).update(created_at=order.created_at - timedelta(hours=1))
+    response = checkout_post(client)
+    assert response.status_code == 409 and "Your cart is empty." in element_text(response, "checkout-error")
+    assert Order.objects.count() == 1
+
+
+def element_text(response, testid: str) -> str:
+    html = response.content.decode()
+    start = html.index(f'data-testid="{testid}"')
+    return html[start : html.index("</div>", start)]
+
+
 # --- Pages, through the test client ---
 
 
@@ -414,7 +585,7 @@ def test_guest_adds_checks_out_and_sees_the_order(client):
     assert page.context["cart_count"] == 2
     assert 'data-testid="cart-lines"' in html and html.count('data-testid="cart-line"') == 1
     assert "Added 2 × “Red Cap” to your cart." in html
-    assert 'data-testid="cart-total">₹1500.00<' in html
+    assert 'data-testid="cart-total">₹1,500<' in html
     assert 'data-testid="checkout-link"' in html
     page = client.get(reverse("shop:checkout"))
     assert page.status_code == 200
@@ -428,7 +599,7 @@ def test_guest_adds_checks_out_and_sees_the_order(client):
     html = page.content.decode()
     assert 'data-testid="order-confirmation"' in html
     assert f'data-testid="order-number">#{order.pk}<' in html
-    assert "Red Cap" in html and "₹1500.00" in html
+    assert "Red Cap" in html and 'data-testid="order-total">₹1,500<' in html
     assert Product.objects.get(pk=product.pk).stock == 1
     assert client.get(reverse("shop:cart")).context["cart_count"] == 0
     # Another browser (another session) cannot see the guest's order.

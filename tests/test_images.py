@@ -284,3 +284,16 @@ def test_validator_accepts_a_good_upload():
     upload = SimpleUploadedFile("ok.png", encode(Image.new("RGB", (5, 5), "red"), "PNG"), content_type="image/png")
     validate_image_file(upload)
     assert upload.tell() == 0
+
+
+def test_too_large_upload_reports_its_real_size(settings):
+    """A 12 MB upload is "too large (12 MB)": the size, not the length of the capped read."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    data = noisy_jpeg((100, 100))
+    upload = SimpleUploadedFile("big.jpg", data + b"\0" * (12 * 1024 * 1024 - len(data)))
+    with pytest.raises(ImageError, match=r"too large \(12 MB\); the limit is 10 MB"):
+        load_image(upload)
+    stream = io.BytesIO(data + b"\0" * (11 * 1024 * 1024 - len(data)))  # a plain seekable stream
+    with pytest.raises(ImageError, match=r"too large \(11 MB\)"):
+        load_image(stream)

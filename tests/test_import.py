@@ -504,3 +504,23 @@ def test_real_head_of_styles_file_imports_what_has_images(tmp_path):
     assert sorted(problem.sku for problem in report.skipped) == sorted(set(ids) - set(present))
     assert all(problem.reason.endswith("not found") for problem in report.skipped)
     assert Product.objects.filter(sku__in=present, category__level=2).count() == len(present)
+
+
+SKU_RULE = (
+    "A SKU may contain only letters, digits, hyphens, underscores and dots, and must start with a letter or digit."
+)
+
+
+def test_import_skips_an_id_that_cannot_be_a_sku(tmp_path):
+    """The dataset id becomes the SKU, which names the image folder: ".." and the like are skipped with the reason."""
+    root = make_catalog(
+        tmp_path / "ds",
+        [
+            SHIRT,
+            "..,Men,Apparel,Topwear,Shirts,Blue,Fall,2011,Casual,Dots Shirt",
+            "_9,Men,Apparel,Topwear,Shirts,Blue,Fall,2011,Casual,Under Shirt",
+        ],
+    )
+    report = catalog_import(root=root)
+    assert report.created == 1 and skus_in_db("901001", "..", "_9") == {"901001"}
+    assert [(p.sku, p.reason) for p in report.skipped] == [("..", SKU_RULE), ("_9", SKU_RULE)]

@@ -662,3 +662,23 @@ def test_photo_search_random_bytes_is_400(client, size):
     data = random.Random(size).randbytes(size)
     body = assert_error(client.post("/api/search/photo/", {"image": SimpleUploadedFile("x.jpg", data)}), 400, "image")
     assert "image" in body["fields"]
+
+
+@pytest.mark.parametrize("sku", ["../../x", "a/b", "..", "white space"])
+def test_product_sku_with_path_characters_is_400_json(staff_client, sku):
+    """A SKU names the image folder: path characters are refused in the JSON error format, with or without an image."""
+    body = assert_error(
+        staff_client.post("/api/products/", {"sku": sku, "name": "X"}, content_type="application/json"), 400, "SKU"
+    )
+    assert "letters, digits, hyphens, underscores and dots" in " ".join(body["fields"]["sku"])
+    response = staff_client.post(
+        "/api/products/", {"sku": sku, "name": "X", "image": SimpleUploadedFile("x.jpg", jpeg_bytes(solid_image()))}
+    )
+    assert response["Content-Type"] == "application/json"
+    assert "sku" in assert_error(response, 400, "SKU")["fields"]
+    product = Product.objects.create(sku="OK-1", name="Fine")
+    response = staff_client.patch(f"/api/products/{product.pk}/", {"sku": sku}, content_type="application/json")
+    assert "sku" in assert_error(response, 400, "SKU")["fields"]
+    assert not Product.objects.exclude(sku="OK-1").exists()
+    product.refresh_from_db()
+    assert product.sku == "OK-1"

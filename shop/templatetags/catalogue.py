@@ -1,4 +1,4 @@
-"""Template helpers for the storefront's header."""
+"""Template helpers for the storefront: the header's category menu, prices."""
 
 from django import template
 from django.conf import settings
@@ -6,6 +6,7 @@ from django.core.cache import cache
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 
+from shop.prices import format_price
 from shop.selectors import category_tree
 
 register = template.Library()
@@ -25,3 +26,9 @@ def category_menu() -> SafeString:
         html = render_to_string("shop/_category_menu.html", {"categories": category_tree()})
         cache.set(MENU_CACHE_KEY, html, settings.CATEGORY_MENU_CACHE_SECONDS)
     return html
+
+
+@register.filter
+def rupees(amount) -> str:
+    """A price as shop.prices.format_price writes it (₹1,220 or ₹1,220.50)."""
+    return format_price(amount)
