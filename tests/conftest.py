@@ -17,14 +17,19 @@ def media_root(settings, tmp_path):
 
 @pytest.fixture(scope="session", autouse=True)
 def vacuum_embeddings(django_db_setup, django_db_blocker):
-    """Clear dead rows that rolled-back tests of earlier runs (--reuse-db) left in the HNSW index.
+    """Start from an empty catalogue and a vacuumed HNSW index.
 
-    Many dead copies of one vector can exhaust an iterative index scan before k live rows are
-    found; autovacuum clears them in a running shop, but may not have run between test runs.
+    The test database is reused (--reuse-db) and module fixtures commit their rows: a run stopped
+    before their teardown leaves products that later runs would count (an import then reports
+    them as updated, not created). Dead rows that rolled-back tests of earlier runs left in the
+    HNSW index are cleared too: many dead copies of one vector can exhaust an iterative index
+    scan before k live rows are found; autovacuum clears them in a running shop, but may not have
+    run between test runs.
     """
-    from tests.helpers import vacuum_embeddings
+    from tests.helpers import catalogue_clear, vacuum_embeddings
 
     with django_db_blocker.unblock():
+        catalogue_clear()
         vacuum_embeddings()
 
 

@@ -10,7 +10,6 @@ import pytest
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
 
-from config.celery_app import app as celery_app
 from demo.catalog import draw_product
 from evaluation.photo_queries import PhotoQueryError, photo_queries_build, products_choose, styles_read
 from recommendations.classifier import (
@@ -29,6 +28,7 @@ from recommendations.selectors import image_similar_list
 from recommendations.tasks import category_classifier_train_task
 from shop.models import Category, Product
 from tests.factories import jpeg_bytes, product_with_image
+from tests.helpers import wait_for
 
 KINDS = ("Tshirts", "Watches", "Casual Shoes", "Handbags")
 
@@ -184,29 +184,6 @@ def test_restricted_photo_search_still_returns_k_in_score_order(image_catalogue)
 
 
 # --------------------------------------------------------------------------- the Celery task
-
-
-@pytest.fixture
-def worker():
-    import celery.contrib.testing.tasks  # noqa: F401  (registers celery.ping for the start check)
-    from celery.contrib.testing.worker import start_worker
-
-    with celery_app.connection_for_write() as connection:
-        for queue in ("celery", "embeddings"):
-            connection.default_channel.client.delete(queue)
-    with start_worker(celery_app, pool="solo", queues=["celery", "embeddings"], shutdown_timeout=30) as running:
-        yield running
-
-
-def wait_for(condition, timeout: float = 60.0):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 @pytest.mark.django_db(transaction=True)
