@@ -16,7 +16,7 @@ def media_root(settings, tmp_path):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def vacuum_embeddings(django_db_setup, django_db_blocker):
+def vacuum_embeddings(request, django_db_setup, django_db_blocker):
     """Start from an empty catalogue and a vacuumed HNSW index.
 
     The test database is reused (--reuse-db) and module fixtures commit their rows: a run stopped
@@ -26,8 +26,13 @@ def vacuum_embeddings(django_db_setup, django_db_blocker):
     scan before k live rows are found; autovacuum clears them in a running shop, but may not have
     run between test runs.
     """
+    from pytest_django.fixtures import _get_databases_for_setup
+
     from tests.helpers import catalogue_clear, vacuum_embeddings
 
+    # pytest-django sets up the test database only when a collected test uses it (the same check).
+    if "default" not in _get_databases_for_setup(request.session.items)[0]:
+        return
     with django_db_blocker.unblock():
         catalogue_clear()
         vacuum_embeddings()
