@@ -39,6 +39,20 @@ def vacuum_embeddings(request, django_db_setup, django_db_blocker):
 
 
 @pytest.fixture
+def exact_scans(db):
+    """Similarity queries in this test scan every row instead of the HNSW index: exact neighbours.
+
+    The index is approximate (now and then a true neighbour is missed), so tests of the ranking
+    logic (tiers, exclusions, order) use exact scans, and the index has its own recall tests.
+    SET LOCAL lasts until the test's transaction rolls back; the selector's queries run inside it.
+    """
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_indexscan = off")
+
+
+@pytest.fixture
 def worker():
     """A real Celery worker in a thread, on the test broker, consuming both queues (needs transaction=True)."""
     from tests.helpers import purge_queues, running_worker
