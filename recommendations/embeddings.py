@@ -349,9 +349,9 @@ _TFLITE_RECIPE = 1
 
 
 def model_cache_dir() -> Path:
-    """Where converted models are cached: $EMBEDDING_MODEL_CACHE or var/model-cache in the project."""
-    configured = os.environ.get("EMBEDDING_MODEL_CACHE")
-    return Path(configured) if configured else Path(__file__).resolve().parent.parent / "var" / "model-cache"
+    """Where converted models are cached unless a folder is given: var/model-cache in the project
+    (the shop passes settings.EMBEDDING_MODEL_CACHE)."""
+    return Path(__file__).resolve().parent.parent / "var" / "model-cache"
 
 
 def _convert_to_tflite(model: Any) -> bytes:
@@ -508,11 +508,18 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_after_fork)
 
 
-def get_embedder(model_name: str, *, resnet50_weights: str | None = "imagenet", backend: str | None = None) -> Embedder:
+def get_embedder(
+    model_name: str,
+    *,
+    resnet50_weights: str | None = "imagenet",
+    backend: str | None = None,
+    cache_dir: Path | None = None,
+) -> Embedder:
     """The per-process cached embedder for ``model_name`` (built on first use).
 
     Lite0 runs on TensorFlow Lite by default; ``backend="keras"`` gives the Keras reference
-    model (slower, kept for comparison and tests). ResNet50 runs on Keras only.
+    model (slower, kept for comparison and tests). ResNet50 runs on Keras only. ``cache_dir``
+    holds the converted TensorFlow Lite model (default: model_cache_dir()).
     """
     if model_name not in MODEL_DIMENSIONS:
         raise ValueError(f"unknown model {model_name!r}")
@@ -530,7 +537,7 @@ def get_embedder(model_name: str, *, resnet50_weights: str | None = "imagenet", 
                 weights = load_lite0_weights()
                 classifier = (weights["_fc.weight"].T.copy(), weights["_fc.bias"].copy())
                 if backend == "tflite":
-                    runner = _TfliteRunner(lite0_tflite_path(weights=weights), _PARALLEL_IMAGES)
+                    runner = _TfliteRunner(lite0_tflite_path(cache_dir, weights=weights), _PARALLEL_IMAGES)
                     embedder = Embedder(model_name, classifier=classifier, runner=runner, backend=backend)
                 else:
                     forward = _compile_forward(_build_lite0(weights), MODEL_DIMENSIONS[model_name])
