@@ -13,7 +13,7 @@ from PIL import Image
 
 from recommendations.models import EMBEDDING_DIMENSIONS, ProductEmbedding
 from recommendations.services import active_model_name
-from shop.catalog_files import CatalogError, RowProblem, StyleRow, read_styles
+from shop.catalog_files import CatalogError, RowProblem, StyleRow, read_style_extras, read_styles
 from shop.models import Category, Product
 from shop.services import catalog_import
 from tests.factories import jpeg_bytes, solid_image
@@ -133,6 +133,14 @@ def test_price_brand_and_description_come_from_the_json(tmp_path):
     assert "& linen" in shirt.description
     jeans = Product.objects.get(sku="901002")  # no json: no price, no brand
     assert (jeans.price, jeans.discounted_price, jeans.brand, jeans.description) == (None, None, "", "")
+
+
+def test_description_markup_becomes_plain_text_with_words_kept_apart(tmp_path):
+    """Tags and comments go, entities become characters, adjacent blocks stay apart."""
+    path = tmp_path / "1.json"
+    markup = "<p>Soft</p><p>cotton &amp; linen<br/>wash cold</p><!-- note -->"
+    path.write_text(json.dumps(style_json(description=markup)), encoding="utf-8")
+    assert read_style_extras(path).description.split() == ["Soft", "cotton", "&", "linen", "wash", "cold"]
 
 
 def test_unquoted_comma_in_name_is_repaired_and_noted(tmp_path):
