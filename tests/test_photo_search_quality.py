@@ -256,6 +256,27 @@ def test_query_builder_is_deterministic_for_a_seed_and_leaves_out_the_catalogue(
         assert max(photo.size) == 640 and photo.mode == "RGB"
 
 
+def test_query_builder_reads_styles_as_the_importer_does(tmp_path):
+    """The real file's quirks (Latin-1 text, an unquoted comma in a name) read as in import_catalog;
+    rows without an image or with an id the shop refuses are left out."""
+    (tmp_path / "images").mkdir()
+    lines = [
+        "id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName",
+        "12,Men,Apparel,Topwear,Tshirts,Red,Summer,2012,Casual,Caf\u00e9 Men Red Tshirt",
+        "7,Women,Accessories,Bags,Handbags,Black,Winter,2013,Casual,Lino, Women Black Handbag",
+        "9,Men,Footwear,Shoes,Casual Shoes,Brown,Fall,2014,Casual,No Photo Shoes",
+        "x y,Men,Footwear,Shoes,Casual Shoes,Brown,Fall,2014,Casual,Bad Id Shoes",
+    ]
+    (tmp_path / "styles.csv").write_bytes("\n".join(lines).encode("latin-1"))
+    for sku in ("12", "7", "x y"):
+        (tmp_path / "images" / f"{sku}.jpg").write_bytes(b"")
+    rows = styles_read(tmp_path)
+    assert [(row.id, row.master_category, row.article_type) for row in rows] == [
+        (7, "Accessories", "Handbags"),
+        (12, "Apparel", "Tshirts"),
+    ]
+
+
 def test_query_builder_reports_bad_input(tiny_dataset, tmp_path):
     dataset, catalogue = tiny_dataset
     with pytest.raises(PhotoQueryError, match="no styles.csv"):
