@@ -4,18 +4,32 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: demo test bench bench-1m lint format install clean-var
+.PHONY: demo test bench bench-1m lint format install install-runtime clean-var
 
-$(VENV)/.installed: requirements.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+$(PY):
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+
+## Development: the runtime (requirements.txt) plus tests, benchmarks and lint (requirements-dev.txt).
+$(VENV)/.installed: requirements.txt requirements-dev.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime-installed
+
+## What the shop runs, nothing for development.
+$(VENV)/.runtime-installed: requirements.txt | $(PY)
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
+## Lint needs ruff only (not TensorFlow): its pin from requirements-dev.txt.
+$(VENV)/.ruff-installed: requirements-dev.txt | $(PY)
+	$(PY) -m pip install --quiet "$$(grep -E '^ruff==' requirements-dev.txt)"
+	touch $@
+
 install: $(VENV)/.installed
+install-runtime: $(VENV)/.runtime-installed
 
 ## Run the shop on embedded PostgreSQL + Valkey with a worker, beat and web server.
-demo: install
+demo: install-runtime
 	PORT=$(PORT) $(PY) -m config.demo
 
 ## Run the test suite against the real services (embedded unless DATABASE_URL/REDIS_URL are set).
@@ -35,15 +49,15 @@ bench-1m: install
 	$(PY) -m benchmarks.vector_search --sizes 2946,11882,100000,1000000 --queries 200 \
 		--shared-buffers 5GB --maintenance-work-mem 5GB --out docs
 
-lint: install
+lint: $(VENV)/.ruff-installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-format: install
+format: $(VENV)/.ruff-installed
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
 ## Stop a left-over embedded PostgreSQL and remove local data (database, media, broker files).
-clean-var: install
+clean-var: install-runtime
 	$(PY) -c "from config import embedded; embedded.stop_postgres()"
 	rm -rf var

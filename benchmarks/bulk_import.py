@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
         f"| {ready / done_s:,.1f} | {failed} | prefork x{args.concurrency} |"
     )
     section = f"""
-## Bulk import, {dt.datetime.now().strftime("%Y-%m-%d %H:%M")} (commit {git_commit()})
+## Bulk import, {dt.datetime.now().strftime("%Y-%m-%d %H:%M")} (commit {git_commit() or "unknown"})
 
 - Machine: {machine()}; load average at start {load}.
 - Command: `{command.strip()}`; datasets {", ".join(f"`{path.name}`" for path in datasets)}.

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import platform
-import subprocess
 from pathlib import Path
+
+# The commit a report was made on: the evaluation's helper (full hash, "-dirty" with local changes).
+from evaluation.runs import git_commit  # noqa: F401  (re-exported for the benchmarks)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("BENCH_DATA_DIR", BASE_DIR.parent / "shared" / "data"))
@@ -22,14 +24,6 @@ def machine() -> str:
     except OSError:
         pass
     return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
-
-
-def git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=BASE_DIR, capture_output=True, text=True)
-        return out.stdout.strip() or "unknown"
-    except OSError:
-        return "unknown"
 
 
 def loadavg() -> str:

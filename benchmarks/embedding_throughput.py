@@ -242,7 +242,7 @@ def append_report(out_dir: Path, variants: list[Variant], stage_ms: dict[str, fl
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     stage_lines = "\n".join(f"| {name} | {ms:.2f} |" for name, ms in stage_ms.items())
     section = f"""
-## Embedding throughput, {dt.datetime.now().strftime("%Y-%m-%d %H:%M")} (commit {git_commit()})
+## Embedding throughput, {dt.datetime.now().strftime("%Y-%m-%d %H:%M")} (commit {git_commit() or "unknown"})
 
 Machine: {machine()}; load average {load:.1f} when the run ended (other processes share the
 cores, so compare the columns of one run, not runs). Command:

@@ -317,7 +317,7 @@ def plot(results: list[Result], img_dir: Path) -> Path:
 def append_report(out_dir: Path, results: list[Result], command: str, facts: dict, image: Path) -> Path:
     report = out_dir / "benchmarks.md"
     section = f"""
-## Pages under load, {dt.datetime.now().strftime("%Y-%m-%d %H:%M")} (commit {git_commit()})
+## Pages under load, {dt.datetime.now().strftime("%Y-%m-%d %H:%M")} (commit {git_commit() or "unknown"})
 
 - Machine: {machine()}; load average at start {facts["loadavg"]}.
 - Command: `{command}` (total {facts["total_s"] / 60:.1f} min).

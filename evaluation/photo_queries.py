@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from shop.catalog_files import CatalogError, RowProblem, read_styles
+
 SCENES = ("bed", "wood_floor", "carpet", "tiles", "hanger", "studio")
 # Share of each scene; "studio" keeps the white background but still gets the camera effects.
 SCENE_WEIGHTS = (0.26, 0.2, 0.16, 0.1, 0.18, 0.1)
@@ -48,20 +50,21 @@ class StyleRow:
 
 
 def styles_read(dataset: Path) -> list[StyleRow]:
-    """The products of a Kaggle-layout folder (styles.csv) that have an image, by id."""
+    """The products of a Kaggle-layout folder (styles.csv, read by the shop's importer) that have
+    an image and an article type, by id."""
     dataset = Path(dataset)
-    path = dataset / "styles.csv"
-    if not path.is_file():
+    if not (dataset / "styles.csv").is_file():
         raise PhotoQueryError(f"{dataset} has no styles.csv.")
+    try:
+        read = list(read_styles(dataset / "styles.csv"))
+    except CatalogError as exc:
+        raise PhotoQueryError(str(exc)) from None
     rows = []
-    with path.open(encoding="utf-8-sig", newline="") as file:
-        for row in csv.DictReader(file):
-            try:
-                product_id = int(row["id"])
-            except (KeyError, TypeError, ValueError):
-                continue
-            if (dataset / "images" / f"{product_id}.jpg").is_file() and row.get("articleType"):
-                rows.append(StyleRow(product_id, row.get("masterCategory") or "", row["articleType"].strip()))
+    for row in read:
+        if isinstance(row, RowProblem) or not row.article_type or not row.sku.isdigit():
+            continue
+        if (dataset / "images" / f"{row.sku}.jpg").is_file():
+            rows.append(StyleRow(int(row.sku), row.master_category, row.article_type))
     return sorted(rows, key=lambda row: row.id)
 
 

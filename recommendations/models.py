@@ -2,17 +2,13 @@
 
 from django.contrib.postgres.indexes import OpClass
 from django.db import models
-from django.db.models.functions import Cast
 from django.utils.translation import gettext_lazy as _
-from pgvector.django import HalfVectorField, HnswIndex, VectorField
+from pgvector.django import HnswIndex, VectorField
 
-from recommendations.embeddings import MODEL_DIMENSIONS as EMBEDDING_DIMENSIONS
+# The dimensions of each model's vectors, imported from here across the project.
+from recommendations.embeddings import MODEL_DIMENSIONS as EMBEDDING_DIMENSIONS  # noqa: F401
+from recommendations.vectors import halfvec_expression
 from shop.models import BaseModel, Product
-
-
-def halfvec_expression(model_name: str) -> Cast:
-    """The indexed expression for a model's vectors; queries must use the same one."""
-    return Cast("vector", HalfVectorField(dimensions=EMBEDDING_DIMENSIONS[model_name]))
 
 
 def _hnsw_index(model_name: str, short: str) -> HnswIndex:

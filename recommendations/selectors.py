@@ -1,6 +1,7 @@
 """Reads: "similar to product X" and "similar to this image", as pgvector SQL.
 
-The storefront and the API call these; nothing else touches vectors.
+The storefront, the API and the evaluation call these. Vectors are written by services.py
+(the worker) and read whole only by classifier.py, to train on the catalogue's vectors.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from pgvector import HalfVector
 from PIL import Image, ImageOps
 
 from recommendations.classifier import photo_categories_predict
-from recommendations.models import EMBEDDING_DIMENSIONS, ProductEmbedding
+from recommendations.models import ProductEmbedding
 from recommendations.services import active_model_name, embedder_get, image_embed
+from recommendations.vectors import halfvec_sql
 from shop.models import Product
 
 
@@ -29,15 +31,15 @@ class SimilarProduct:
     score: float  # cosine similarity, 1 = same direction
 
 
-# The ORDER BY expression matches the partial HNSW index on (vector::halfvec(D)) for the
-# model, with the cosine operator matching its halfvec_cosine_ops operator class.
+# The ORDER BY expression is the one the model's partial HNSW index is built on
+# (recommendations/vectors.py), with the cosine operator matching its halfvec_cosine_ops class.
 # {where} narrows the candidates (same article type, ...); it may be empty.
 NEAREST_SQL = """
-SELECT e.product_id, 1 - (e.vector::halfvec({dims}) <=> %(query)s::halfvec({dims})) AS score
+SELECT e.product_id, 1 - ({indexed} <=> {query}) AS score
 FROM recommendations_productembedding e
 JOIN shop_product p ON p.id = e.product_id AND p.is_active
 WHERE e.model_name = %(model)s AND e.product_id <> ALL(%(exclude)s){where}
-ORDER BY e.vector::halfvec({dims}) <=> %(query)s::halfvec({dims})
+ORDER BY {indexed} <=> {query}
 LIMIT %(k)s
 """
 
@@ -52,13 +54,12 @@ def _nearest(
     explain: bool = False,
 ) -> list[tuple[int, float]] | str:
     model = active_model_name()
-    dims = EMBEDDING_DIMENSIONS[model]
     if isinstance(vector, np.ndarray):
         vector = HalfVector(np.asarray(vector, dtype=np.float32))
     # A str is pgvector text already, as product_vector() reads it.
     query = vector.to_text() if isinstance(vector, HalfVector) else vector
     params = {"query": query, "model": model, "exclude": exclude_ids or [0], "k": k, **(where_params or {})}
-    sql = NEAREST_SQL.format(dims=dims, where=where)
+    sql = NEAREST_SQL.format(indexed=halfvec_sql("e.vector", model), query=halfvec_sql("%(query)s", model), where=where)
     # Every connection starts with the search settings (DATABASES options in config/settings/base.py);
     # only a k above ef_search needs a larger value, for this transaction.
     wider = k > settings.HNSW_EF_SEARCH

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 from django.conf import settings
@@ -40,7 +41,12 @@ def embedder_get(model_name: str | None = None):
     model_name = model_name or active_model_name()
     # EMBEDDING_BACKEND applies to Lite0 only (ResNet50 runs on Keras alone).
     backend = settings.EMBEDDING_BACKEND if model_name == "efficientnet_lite0" else None
-    return get_embedder(model_name, resnet50_weights=settings.RESNET50_WEIGHTS, backend=backend)
+    return get_embedder(
+        model_name,
+        resnet50_weights=settings.RESNET50_WEIGHTS,
+        backend=backend,
+        cache_dir=Path(settings.EMBEDDING_MODEL_CACHE),
+    )
 
 
 def image_embed(*, image: Image.Image) -> np.ndarray:

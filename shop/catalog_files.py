@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from django.utils.html import strip_tags
+
 COLUMNS = [
     "id",
     "gender",
@@ -158,7 +160,7 @@ def read_style_extras(path: Path) -> StyleExtras:
         price=_money(data.get("price")),
         discounted_price=_money(data.get("discountedPrice")),
         brand=str(data.get("brandName") or "")[:100],
-        description=_strip_tags(description),
+        description=_plain_text(description),
     )
 
 
@@ -173,5 +175,8 @@ def _money(value: object) -> Decimal | None:
     return amount if amount.is_finite() and 0 <= amount < 10**8 else None
 
 
-def _strip_tags(text: str) -> str:
-    return html.unescape(re.sub(r"<[^>]+>", " ", text)).strip()
+def _plain_text(markup: str) -> str:
+    """The text of an HTML fragment. A space before each tag keeps the words of adjacent blocks
+    apart ("<p>a</p><p>b</p>" gives "a  b"); strip_tags leaves entities escaped and the
+    description is stored as plain text (the template escapes it), so they are unescaped."""
+    return html.unescape(strip_tags(markup.replace("<", " <"))).strip()

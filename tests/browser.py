@@ -63,7 +63,9 @@ def require_browser() -> None:
     reason = browser_missing_reason()
     if reason is None:
         return
-    if os.environ.get("CI", "").lower() in {"true", "1"}:
+    from tests.helpers import in_ci
+
+    if in_ci():
         pytest.fail(f"CI=true but the browser tests cannot run: {reason}", pytrace=False)
     pytest.skip(f"browser tests skipped: {reason}")
 

@@ -16,16 +16,40 @@ def media_root(settings, tmp_path):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def vacuum_embeddings(django_db_setup, django_db_blocker):
-    """Clear dead rows that rolled-back tests of earlier runs (--reuse-db) left in the HNSW index.
+def vacuum_embeddings(request, django_db_setup, django_db_blocker):
+    """Start from an empty catalogue and a vacuumed HNSW index.
 
-    Many dead copies of one vector can exhaust an iterative index scan before k live rows are
-    found; autovacuum clears them in a running shop, but may not have run between test runs.
+    The test database is reused (--reuse-db) and module fixtures commit their rows: a run stopped
+    before their teardown leaves products that later runs would count (an import then reports
+    them as updated, not created). Dead rows that rolled-back tests of earlier runs left in the
+    HNSW index are cleared too: many dead copies of one vector can exhaust an iterative index
+    scan before k live rows are found; autovacuum clears them in a running shop, but may not have
+    run between test runs.
     """
-    from tests.helpers import vacuum_embeddings
+    from pytest_django.fixtures import _get_databases_for_setup
 
+    from tests.helpers import catalogue_clear, vacuum_embeddings
+
+    # pytest-django sets up the test database only when a collected test uses it (the same check).
+    if "default" not in _get_databases_for_setup(request.session.items)[0]:
+        return
     with django_db_blocker.unblock():
+        catalogue_clear()
         vacuum_embeddings()
+
+
+@pytest.fixture
+def exact_scans(db):
+    """Similarity queries in this test scan every row instead of the HNSW index: exact neighbours.
+
+    The index is approximate (now and then a true neighbour is missed), so tests of the ranking
+    logic (tiers, exclusions, order) use exact scans, and the index has its own recall tests.
+    SET LOCAL lasts until the test's transaction rolls back; the selector's queries run inside it.
+    """
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_indexscan = off")
 
 
 @pytest.fixture

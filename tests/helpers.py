@@ -1,16 +1,57 @@
-"""Helpers shared by the tests: a real Celery worker (pipeline and browser flows), the HNSW index."""
+"""Helpers shared by the tests: the real data folder, a real Celery worker (pipeline and browser
+flows), the HNSW index, a clean catalogue for module fixtures."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TypeVar
+
+import pytest
 
 from config.celery_app import app as celery_app
 
 QUEUES = ("celery", "embeddings")
 T = TypeVar("T")
+# The real catalogue and interaction data (read-only, never copied into the repository):
+# ../shared/data beside the repository, as on the development machines and in CI.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def in_ci() -> bool:
+    """Whether this run is CI (CI=true), where a test that cannot run must fail, not skip."""
+    return os.environ.get("CI", "").lower() in {"true", "1"}
+
+
+def shared_data(relative: str | Path = "") -> Path:
+    """The path `relative` inside ../shared/data, for tests that read real data.
+
+    When it is absent the test skips with the reason, except under CI=true, where it fails: the
+    real-data tests are the only guards on the published quality and must not silently not run.
+    """
+    path = SHARED_DATA / relative
+    if path.exists():
+        return path
+    reason = f"real data not present: {path} (only on machines with ../shared/data)"
+    if in_ci():
+        pytest.fail(f"CI=true but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def catalogue_clear() -> None:
+    """Delete every product and category, committed (for module fixtures, outside test transactions).
+
+    Module fixtures commit their rows into the reused test database; a run stopped before their
+    teardown leaves them behind, so they start from this clean state as well as end with it.
+    """
+    from shop.models import Category, Product
+
+    Product.objects.all().delete()
+    for level in (2, 1, 0):  # children first: the tree is protected against orphaning
+        Category.objects.filter(level=level).delete()
 
 
 def vacuum_embeddings() -> None:

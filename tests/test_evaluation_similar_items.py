@@ -83,8 +83,12 @@ def cluster_products(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture
-def clusters(db, cluster_products):
-    """The cluster products, inside the test's transaction (what a test changes is rolled back)."""
+def clusters(db, cluster_products, exact_scans):
+    """The cluster products, inside the test's transaction (what a test changes is rolled back).
+
+    On exact scans: the metrics are checked against exact neighbours, which the approximate
+    index may miss now and then.
+    """
     return cluster_products
 
 

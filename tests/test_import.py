@@ -13,15 +13,15 @@ from PIL import Image
 
 from recommendations.models import EMBEDDING_DIMENSIONS, ProductEmbedding
 from recommendations.services import active_model_name
-from shop.catalog_files import CatalogError, RowProblem, StyleRow, read_styles
+from shop.catalog_files import CatalogError, RowProblem, StyleRow, read_style_extras, read_styles
 from shop.models import Category, Product
 from shop.services import catalog_import
 from tests.factories import jpeg_bytes, solid_image
+from tests.helpers import shared_data
 
 pytestmark = pytest.mark.django_db
 
 HEADER = "id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName"
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 SHIRT = "901001,Men,Apparel,Topwear,Shirts,Navy Blue,Fall,2011,Casual,Turtle Check Men Navy Blue Shirt"
 JEANS = "901002,Men,Apparel,Bottomwear,Jeans,Blue,Summer,2012,Casual,Peter England Men Party Blue Jeans"
@@ -66,7 +66,7 @@ def style_json(price=2495, discounted=1497, brand="Turtle", description="<p>Soft
 
 
 def skus_in_db(*skus: str) -> set[str]:
-    """Which of these skus exist (the test database may hold other tests' committed rows)."""
+    """Which of these skus exist in the shop."""
     return set(Product.objects.filter(sku__in=skus).values_list("sku", flat=True))
 
 
@@ -133,6 +133,14 @@ def test_price_brand_and_description_come_from_the_json(tmp_path):
     assert "& linen" in shirt.description
     jeans = Product.objects.get(sku="901002")  # no json: no price, no brand
     assert (jeans.price, jeans.discounted_price, jeans.brand, jeans.description) == (None, None, "", "")
+
+
+def test_description_markup_becomes_plain_text_with_words_kept_apart(tmp_path):
+    """Tags and comments go, entities become characters, adjacent blocks stay apart."""
+    path = tmp_path / "1.json"
+    markup = "<p>Soft</p><p>cotton &amp; linen<br/>wash cold</p><!-- note -->"
+    path.write_text(json.dumps(style_json(description=markup)), encoding="utf-8")
+    assert read_style_extras(path).description.split() == ["Soft", "cotton", "&", "linen", "wash", "cold"]
 
 
 def test_unquoted_comma_in_name_is_repaired_and_noted(tmp_path):
@@ -461,18 +469,12 @@ def test_command_report_writes_csv_of_skipped_rows(tmp_path):
     ]
 
 
-# --- the real label file (CI has it; a fresh machine may not) ---
-
-real_data = pytest.mark.skipif(
-    not (SHARED_DATA / "styles_full.csv").is_file(),
-    reason=f"real dataset not present: {SHARED_DATA / 'styles_full.csv'} (only on machines with ../shared/data)",
-)
+# --- the real label file (CI has it; a fresh machine may not: tests.helpers.shared_data) ---
 
 
-@real_data
 def test_real_styles_file_reads_every_row():
     """styles_full.csv gives 44,446 rows and no problems; 22 unquoted-comma names repaired; bare quotes kept."""
-    items = list(read_styles(SHARED_DATA / "styles_full.csv"))
+    items = list(read_styles(shared_data("styles_full.csv")))
     assert len(items) == 44446
     assert [item for item in items if isinstance(item, RowProblem)] == []
     repaired = [row for row in items if any("unquoted comma" in note for note in row.notes)]
@@ -484,23 +486,19 @@ def test_real_styles_file_reads_every_row():
     assert names["7497"] == "Nike Women's EM Tempo 3.5\" Purple Short"
 
 
-@real_data
-@pytest.mark.skipif(
-    not (SHARED_DATA / "fashion-sample" / "images").is_dir(),
-    reason=f"real sample images not present: {SHARED_DATA / 'fashion-sample' / 'images'}",
-)
 def test_real_head_of_styles_file_imports_what_has_images(tmp_path):
     """The first 300 lines with the sample photos: rows with a photo import, the rest are skipped 'not found'."""
-    head = (SHARED_DATA / "styles_full.csv").read_text(encoding="utf-8").splitlines()[:300]
+    styles, images = shared_data("styles_full.csv"), shared_data("fashion-sample/images")
+    head = styles.read_text(encoding="utf-8").splitlines()[:300]
     (tmp_path / "images").mkdir()
     (tmp_path / "styles.csv").write_text("\n".join(head) + "\n", encoding="utf-8")
     ids = [line.split(",", 1)[0] for line in head[1:]]
-    present = [sku for sku in ids if (SHARED_DATA / "fashion-sample" / "images" / f"{sku}.jpg").is_file()]
+    present = [sku for sku in ids if (images / f"{sku}.jpg").is_file()]
     for sku in present:
-        shutil.copy(SHARED_DATA / "fashion-sample" / "images" / f"{sku}.jpg", tmp_path / "images" / f"{sku}.jpg")
+        shutil.copy(images / f"{sku}.jpg", tmp_path / "images" / f"{sku}.jpg")
     assert present, "the sample should hold some of the first 300 ids"
     report = catalog_import(root=tmp_path)
-    assert report.imported == len(present)  # created, unless another test run committed the same ids
+    assert report.created == len(present)
     assert sorted(problem.sku for problem in report.skipped) == sorted(set(ids) - set(present))
     assert all(problem.reason.endswith("not found") for problem in report.skipped)
     assert Product.objects.filter(sku__in=present, category__level=2).count() == len(present)

@@ -10,7 +10,6 @@ import pytest
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
 
-from config.celery_app import app as celery_app
 from demo.catalog import draw_product
 from evaluation.photo_queries import PhotoQueryError, photo_queries_build, products_choose, styles_read
 from recommendations.classifier import (
@@ -29,6 +28,7 @@ from recommendations.selectors import image_similar_list
 from recommendations.tasks import category_classifier_train_task
 from shop.models import Category, Product
 from tests.factories import jpeg_bytes, product_with_image
+from tests.helpers import wait_for
 
 KINDS = ("Tshirts", "Watches", "Casual Shoes", "Handbags")
 
@@ -186,29 +186,6 @@ def test_restricted_photo_search_still_returns_k_in_score_order(image_catalogue)
 # --------------------------------------------------------------------------- the Celery task
 
 
-@pytest.fixture
-def worker():
-    import celery.contrib.testing.tasks  # noqa: F401  (registers celery.ping for the start check)
-    from celery.contrib.testing.worker import start_worker
-
-    with celery_app.connection_for_write() as connection:
-        for queue in ("celery", "embeddings"):
-            connection.default_channel.client.delete(queue)
-    with start_worker(celery_app, pool="solo", queues=["celery", "embeddings"], shutdown_timeout=30) as running:
-        yield running
-
-
-def wait_for(condition, timeout: float = 60.0):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"condition not met within {timeout} s")
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_retrains_after_new_embeddings_once_per_burst(worker):
     vector_catalogue()
@@ -277,6 +254,27 @@ def test_query_builder_is_deterministic_for_a_seed_and_leaves_out_the_catalogue(
 
     with Image.open(tmp_path / "a" / labels[0]["file"]) as photo:
         assert max(photo.size) == 640 and photo.mode == "RGB"
+
+
+def test_query_builder_reads_styles_as_the_importer_does(tmp_path):
+    """The real file's quirks (Latin-1 text, an unquoted comma in a name) read as in import_catalog;
+    rows without an image or with an id the shop refuses are left out."""
+    (tmp_path / "images").mkdir()
+    lines = [
+        "id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName",
+        "12,Men,Apparel,Topwear,Tshirts,Red,Summer,2012,Casual,Caf\u00e9 Men Red Tshirt",
+        "7,Women,Accessories,Bags,Handbags,Black,Winter,2013,Casual,Lino, Women Black Handbag",
+        "9,Men,Footwear,Shoes,Casual Shoes,Brown,Fall,2014,Casual,No Photo Shoes",
+        "x y,Men,Footwear,Shoes,Casual Shoes,Brown,Fall,2014,Casual,Bad Id Shoes",
+    ]
+    (tmp_path / "styles.csv").write_bytes("\n".join(lines).encode("latin-1"))
+    for sku in ("12", "7", "x y"):
+        (tmp_path / "images" / f"{sku}.jpg").write_bytes(b"")
+    rows = styles_read(tmp_path)
+    assert [(row.id, row.master_category, row.article_type) for row in rows] == [
+        (7, "Accessories", "Handbags"),
+        (12, "Apparel", "Tshirts"),
+    ]
 
 
 def test_query_builder_reports_bad_input(tiny_dataset, tmp_path):

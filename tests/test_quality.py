@@ -1,7 +1,8 @@
 """Retrieval quality on the real catalogue sample (../shared/data/fashion-sample).
 
 Deterministic: the same images and model give the same vectors and the same share.
-Skipped when the shared data folder is not beside the repository (a fresh clone elsewhere).
+Skipped when the shared data folder is not beside the repository (a fresh clone elsewhere),
+failed instead under CI=true (tests.helpers.shared_data).
 """
 
 from pathlib import Path
@@ -12,32 +13,39 @@ from django.db import connection
 from recommendations.models import ProductEmbedding
 from recommendations.selectors import product_similar_list, product_visually_similar_list
 from recommendations.services import embeddings_deferred, product_embeddings_compute
-from shop.models import Category, Product
+from shop.models import Product
 from shop.services import catalog_import
+from tests.helpers import catalogue_clear, shared_data
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion-sample"
 # Share of the 5 nearest with the query's articleType. Raw visual similarity with the default
 # model measured 0.715 here (floor 0.70); the served list, which prefers the product's own
 # article type and gender, measured 0.981 (floor 0.95).
 VISUAL_FLOOR = 0.70
 SERVED_FLOOR = 0.95
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.skipif(not (SAMPLE / "styles.csv").exists(), reason=f"real catalogue sample not found at {SAMPLE}"),
-]
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(scope="module")
-def sample_catalogue(django_db_setup, django_db_blocker, tmp_path_factory):
-    """The 2,946 real products imported through import_catalog's service and embedded."""
+def sample() -> Path:
+    return shared_data("fashion-sample/styles.csv").parent
+
+
+@pytest.fixture(scope="module")
+def sample_catalogue(sample, django_db_setup, django_db_blocker, tmp_path_factory):
+    """The 2,946 real products imported through import_catalog's service and embedded.
+
+    Committed for the module (embedding them takes a while), into an emptied catalogue, and
+    removed after.
+    """
     from django.conf import settings
 
     original_media = settings.MEDIA_ROOT
     settings.MEDIA_ROOT = tmp_path_factory.mktemp("sample-media")
     with django_db_blocker.unblock():
+        catalogue_clear()  # rows a stopped earlier run left would count as updated, not created
         with embeddings_deferred(enqueue=False) as scheduled:
-            report = catalog_import(root=SAMPLE)
+            report = catalog_import(root=sample)
         for start in range(0, len(scheduled), 64):
             product_embeddings_compute(product_ids=scheduled[start : start + 64])
         with connection.cursor() as cursor:
@@ -45,9 +53,7 @@ def sample_catalogue(django_db_setup, django_db_blocker, tmp_path_factory):
             cursor.execute("ANALYZE recommendations_productembedding")
     yield report
     with django_db_blocker.unblock():
-        Product.objects.all().delete()
-        for level in (2, 1, 0):  # children first: the tree is protected against orphaning
-            Category.objects.filter(level=level).delete()
+        catalogue_clear()
     settings.MEDIA_ROOT = original_media
 
 
@@ -81,25 +87,24 @@ def test_served_similar_items_share_the_article_type(sample_catalogue):
 
 # --------------------------------------------------------------------------- search by photo
 
-EXTRA = SAMPLE.parent / "fashion-extra"
 PHOTO_QUERIES = 200
 PHOTO_SEED = 20261127
 # Held-out imitated shopper photos (build_photo_queries) of fashion-extra products searched
 # against the sample. On 600 photos of seed 1 precision@5 measured 0.647 raw and 0.686 with the
 # category restriction (numpy, exact search); on the 200 photos built here 0.576 raw and 0.617
-# served (HNSW search in this test database). Floors sit a little below.
+# served (HNSW search in this test database), 0.612 and 0.642 in a run of 2026-11-29 that started
+# from an emptied, vacuumed test database. Floors sit a little below.
 PHOTO_RAW_FLOOR = 0.55
 PHOTO_SERVED_FLOOR = 0.59
 
 
 @pytest.fixture(scope="module")
-def shopper_photos(tmp_path_factory):
+def shopper_photos(sample, tmp_path_factory):
     from evaluation.photo_queries import photo_queries_build
 
-    if not (EXTRA / "styles.csv").exists():
-        pytest.skip(f"held-out products not found at {EXTRA}")
+    extra = shared_data("fashion-extra/styles.csv").parent
     folder = tmp_path_factory.mktemp("shopper-photos")
-    photo_queries_build(dataset=EXTRA, out=folder, count=PHOTO_QUERIES, seed=PHOTO_SEED, catalogue=SAMPLE)
+    photo_queries_build(dataset=extra, out=folder, count=PHOTO_QUERIES, seed=PHOTO_SEED, catalogue=sample)
     return folder
 
 

