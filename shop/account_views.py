@@ -65,8 +65,9 @@ def order_history(request: HttpRequest) -> HttpResponse:
     return render(request, "shop/order_history.html", {"orders": order_list_for_user(user=request.user)})
 
 
-class ThrottledAuthenticationForm(AuthenticationForm):
-    """Refuses to check the password while the client IP or the username is locked out."""
+class LoginThrottleFormMixin:
+    """Refuses to check the password while the client IP or the username is locked out, and says so
+    (the authentication backend alone would only say the password is wrong)."""
 
     retry_after = 0
 
@@ -75,6 +76,10 @@ class ThrottledAuthenticationForm(AuthenticationForm):
         if self.retry_after:
             raise forms.ValidationError(LOCKED_MESSAGE, code="throttled")
         return super().clean()
+
+
+class ThrottledAuthenticationForm(LoginThrottleFormMixin, AuthenticationForm):
+    """The shop's login form."""
 
 
 class LoginView(auth_views.LoginView):

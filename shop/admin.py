@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -7,9 +8,17 @@ from django.utils.html import format_html
 
 from recommendations.selectors import products_with_embedding_status
 from recommendations.services import embeddings_recompute
+from shop.account_views import LoginThrottleFormMixin
 from shop.forms import ProductAdminForm
 from shop.models import Category, Order, OrderLine, Product
 from shop.services import category_create, category_level_check, category_update
+
+
+class AdminLoginForm(LoginThrottleFormMixin, AdminAuthenticationForm):
+    """The admin's login says when it is locked out after too many failed logins."""
+
+
+admin.site.login_form = AdminLoginForm
 
 
 class CategoryAdminForm(forms.ModelForm):

@@ -5,6 +5,8 @@ import redis
 from django.core.cache import caches
 from django.test import override_settings
 
+from shop.login_throttle import LOCKED_MESSAGE
+
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "right-pass-123"
@@ -80,8 +82,9 @@ def test_admin_login_is_refused_while_locked_out(client, asha):
     """Logins that do not go through the two views above are refused by the authentication backend."""
     for i in range(5):
         page_login(client, "asha", f"guess-{i}")
-    client.post("/admin/login/", {"username": "asha", "password": PASSWORD}, REMOTE_ADDR="198.51.100.7")
+    response = client.post("/admin/login/", {"username": "asha", "password": PASSWORD}, REMOTE_ADDR="198.51.100.7")
     assert "_auth_user_id" not in client.session
+    assert LOCKED_MESSAGE in response.content.decode(), "the admin says why, not 'wrong password'"
     caches["shared"].clear()  # the window is over
     response = client.post("/admin/login/?next=/admin/", {"username": "asha", "password": PASSWORD})
     assert response.status_code == 302 and client.session["_auth_user_id"] == str(asha.pk)
