@@ -122,6 +122,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "recommendations.tasks.embeddings_sweep_task",
         "schedule": env.float("EMBEDDINGS_SWEEP_SECONDS", default=60.0),
     },
+    # Runs a classifier retraining once new embeddings made one due (a mark in CACHES["shared"]);
+    # a check still queued behind a backlog when the next is sent is dropped (expires).
+    "classifier-retrain": {
+        "task": "recommendations.tasks.category_classifier_retrain_task",
+        "schedule": env.float("CLASSIFIER_RETRAIN_CHECK_SECONDS", default=30.0),
+        "options": {"expires": env.float("CLASSIFIER_RETRAIN_CHECK_SECONDS", default=30.0)},
+    },
 }
 
 # Thumbnails: listing-size JPEGs made once per image by the worker (queue "celery").
