@@ -67,6 +67,9 @@ if "DATABASE_URL" not in env:
     env.ENVIRON["DATABASE_URL"] = embedded.postgres_url()
 DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+# A kept connection is checked before a request reuses it: after a database restart each
+# thread would otherwise fail one request on its dead connection.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
