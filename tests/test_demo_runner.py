@@ -176,3 +176,37 @@ def _libpq(url: str) -> str:
     socket_dir, database = unquote(parts.path).rsplit("/", 1)
     socket_dir = "/" + socket_dir.lstrip("/")
     return f"host={socket_dir} port={parts.port or 5432} user=postgres dbname={database}"
+
+
+@pytest.mark.django_db
+def test_the_demo_web_server_keeps_database_connections_bounded(tmp_path):
+    """Clients that open a new connection per request made runserver open (and keep) a database
+    connection per request thread until PostgreSQL ran out; gunicorn's fixed thread pool holds
+    at most workers x threads of them."""
+    import http.client
+    from urllib.parse import quote
+
+    from django.db import connection
+
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@:{db['PORT'] or 5432}/{quote(db['HOST'], safe='')}/{db['NAME']}"
+    port = embedded.free_port()
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings.local", "DEBUG": "false"}
+    server = subprocess.Popen(
+        demo.web_command(port, workers=1, threads=2), cwd=embedded.BASE_DIR, env=env, start_new_session=True
+    )
+    try:
+        wait_for(lambda: embedded.port_open(port), timeout=60)
+        for _ in range(60):
+            client = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            client.request("GET", "/products/")
+            assert client.getresponse().status == 200
+            client.close()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            assert cursor.fetchone()[0] <= 2
+    finally:
+        server.terminate()
+        server.wait(30)
