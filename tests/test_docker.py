@@ -36,7 +36,7 @@ def env_of_image() -> dict[str, str]:
 
 
 @pytest.fixture
-def converted_model(tmp_path) -> Path:
+def converted_model() -> Path:
     """The converted Lite0 file, as a build step leaves it in EMBEDDING_MODEL_CACHE."""
     return embeddings.lite0_tflite_path()  # converted once into var/model-cache (about 30 s), then reused
 
