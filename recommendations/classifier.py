@@ -145,8 +145,10 @@ PHOTO_CATEGORY_MASS = 0.5
 PHOTO_MAX_CATEGORIES = 3
 # ...and only when the best guess is at least this likely; otherwise search everything.
 PHOTO_MIN_CONFIDENCE = 0.0
+# A retraining runs this long after the first new embeddings of a burst (checked by beat).
 RETRAIN_DELAY_SECONDS = 120
-RETRAIN_LOCK_KEY = "recommendations:category-classifier-retrain-scheduled"
+# In CACHES["shared"]: the time (epoch seconds) a retraining is due; absent when none is.
+RETRAIN_DUE_KEY = "recommendations:category-classifier-retrain-due"
 
 # Per process: the newest stored classifier, decoded once (id, classifier).
 _loaded: dict[str, tuple[int, LinearClassifier]] = {}
@@ -224,27 +226,42 @@ def category_classifier_train(*, force: bool = False):
     raise RuntimeError("could not store the classifier: its version number kept being taken")
 
 
-def category_classifier_schedule(*, delay: int | None = None) -> bool:
-    """Ask a worker to retrain after `delay` seconds, once however many batches of embeddings finish meanwhile.
+def _shared_cache():
+    from django.core.cache import caches
 
-    Returns whether a task was sent (False: one is already due, or the broker is down).
+    # Every worker process (prefork children included) and beat must see the same "due" mark.
+    return caches["shared"]
+
+
+def category_classifier_schedule(*, delay: int | None = None) -> bool:
+    """Mark a retraining due in `delay` seconds, once however many batches of embeddings finish meanwhile.
+
+    Only a "due at" time goes to the shared cache: the periodic `category_classifier_retrain_task`
+    (beat) runs the training once it is due. No message waits in a worker for the delay, so a
+    broker outage finds nothing held unacknowledged. Returns whether this call marked it (False:
+    one is already due, or the shared cache is unreachable; the next batch marks it again).
     """
     import logging
-
-    from django.core.cache import cache
-
-    from recommendations.tasks import category_classifier_train_task
+    import time
 
     delay = RETRAIN_DELAY_SECONDS if delay is None else delay
-    if not cache.add(RETRAIN_LOCK_KEY, 1, timeout=max(1, delay)):
-        return False
     try:
-        category_classifier_train_task.apply_async(countdown=delay)
-    except Exception as exc:  # broker down: the next batch of embeddings or the command retrains
-        cache.delete(RETRAIN_LOCK_KEY)
-        logging.getLogger(__name__).warning("Could not enqueue classifier training: %s", exc)
+        return bool(_shared_cache().add(RETRAIN_DUE_KEY, time.time() + delay, timeout=None))
+    except Exception as exc:  # Redis down: the embeddings are stored; a later batch schedules it
+        logging.getLogger(__name__).warning("Could not schedule classifier training: %s", exc)
         return False
-    return True
+
+
+def category_classifier_retrain_claim(*, now: float | None = None) -> bool:
+    """Whether a retraining is due now; True for exactly one caller, which must then train."""
+    import time
+
+    cache = _shared_cache()
+    due_at = cache.get(RETRAIN_DUE_KEY)
+    if due_at is None or due_at > (time.time() if now is None else now):
+        return False
+    # Redis DEL answers 1 to one caller only: two checks at once never both train.
+    return bool(cache.delete(RETRAIN_DUE_KEY))
 
 
 def photo_categories_predict(vector: np.ndarray) -> list[int]:

@@ -356,6 +356,32 @@ def model_cache_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "var" / "model-cache"
 
 
+def _writable_cache_dir(folder: Path) -> Path:
+    """`folder`, or a per-user folder under the temporary directory when `folder` cannot be written
+    (e.g. a container's read-only or root-owned /app); raises a clear error when neither can."""
+    import logging
+
+    fallback = Path(tempfile.gettempdir()) / f"storefront-model-cache-{os.getuid()}"
+    for candidate in (folder, fallback):
+        try:
+            candidate.mkdir(parents=True, exist_ok=True)
+            if os.access(candidate, os.W_OK):
+                if candidate != folder:
+                    logging.getLogger(__name__).warning(
+                        "The model cache %s cannot be written; converting the model into %s instead (set "
+                        "EMBEDDING_MODEL_CACHE to a writable folder, or build the model into the image)",
+                        folder,
+                        candidate,
+                    )
+                return candidate
+        except OSError:
+            continue
+    raise PermissionError(
+        f"The embedding model cache folder {folder} cannot be written (nor {fallback}): set "
+        "EMBEDDING_MODEL_CACHE to a writable folder or convert the model there at build time"
+    )
+
+
 def _convert_to_tflite(model: Any) -> bytes:
     """fp32 TFLite flatbuffer of a Keras model for one 224x224 image (batch dimension fixed at 1)."""
     import tensorflow as tf
@@ -381,11 +407,14 @@ def lite0_tflite_path(cache_dir: Path | None = None, weights: dict[str, np.ndarr
     weights_path = lite0_weights_path()
     with open(weights_path, "rb") as fh:
         digest = hashlib.sha256(fh.read()).hexdigest()[:16]
+    name = f"{EFFICIENTNET_LITE0}-{digest}-tf{tf.__version__}-r{_TFLITE_RECIPE}.tflite"
     folder = cache_dir or model_cache_dir()
-    path = folder / f"{EFFICIENTNET_LITE0}-{digest}-tf{tf.__version__}-r{_TFLITE_RECIPE}.tflite"
+    if (folder / name).exists():
+        return folder / name
+    folder = _writable_cache_dir(folder)
+    path = folder / name
     if path.exists():
         return path
-    folder.mkdir(parents=True, exist_ok=True)
     data = _convert_to_tflite(_build_lite0(weights if weights is not None else load_lite0_weights()))
     fd, temporary = tempfile.mkstemp(dir=folder, prefix=path.name, suffix=".tmp")
     try:

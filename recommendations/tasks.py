@@ -39,7 +39,8 @@ def product_embeddings_compute_task(product_ids: list[int]) -> dict[str, int]:
     counts = product_embeddings_compute(product_ids=product_ids)
     logger.info("Embedded %s products: %s", len(product_ids), counts)
     if counts["ready"]:
-        # New vectors change what search by photo should predict; one retraining per burst.
+        # New vectors change what search by photo should predict; one retraining per burst,
+        # run by the periodic category_classifier_retrain_task once due.
         from recommendations.classifier import category_classifier_schedule
 
         category_classifier_schedule()
@@ -58,11 +59,30 @@ def embeddings_sweep_task() -> int:
 @shared_task(acks_late=True, ignore_result=False, autoretry_for=TRANSIENT_ERRORS, retry_backoff=5, max_retries=3)
 def category_classifier_train_task(force: bool = False) -> int | None:
     """Retrain search by photo's category classifier if the catalogue changed; returns the new version."""
-    from django.core.cache import cache
+    return _classifier_train(force=force)
 
-    from recommendations.classifier import RETRAIN_LOCK_KEY, category_classifier_train
 
-    cache.delete(RETRAIN_LOCK_KEY)  # changes from now on schedule another run
+@shared_task(acks_late=True, ignore_result=True)
+def category_classifier_retrain_task() -> int | None:
+    """Periodic (beat): retrain once a retraining marked by new embeddings is due."""
+    from recommendations.classifier import category_classifier_retrain_claim, category_classifier_schedule
+
+    try:
+        if not category_classifier_retrain_claim():
+            return None
+    except Exception as exc:  # the shared cache is down: nothing is lost, the mark is still there
+        logger.warning("Could not check for a due classifier training: %s", exc)
+        return None
+    try:
+        return _classifier_train(force=False)
+    except TRANSIENT_ERRORS:
+        category_classifier_schedule(delay=0)  # claimed but not done: the next check tries again
+        raise
+
+
+def _classifier_train(*, force: bool) -> int | None:
+    from recommendations.classifier import category_classifier_train
+
     try:
         classifier = category_classifier_train(force=force)
     except ValueError as exc:  # too few article types yet: plain search serves meanwhile

@@ -7,7 +7,7 @@ import random
 
 import numpy as np
 import pytest
-from django.core.cache import cache
+from django.core.cache import caches
 from django.core.management import CommandError, call_command
 
 from demo.catalog import draw_product
@@ -15,7 +15,7 @@ from evaluation.photo_queries import PhotoQueryError, photo_queries_build, produ
 from recommendations.classifier import (
     ALGORITHM,
     MIN_PRODUCTS_PER_CLASS,
-    RETRAIN_LOCK_KEY,
+    RETRAIN_DUE_KEY,
     LinearClassifier,
     categories_choose,
     category_classifier_schedule,
@@ -25,10 +25,12 @@ from recommendations.classifier import (
 )
 from recommendations.models import CategoryClassifier, ProductEmbedding
 from recommendations.selectors import image_similar_list
-from recommendations.tasks import category_classifier_train_task
+from recommendations.tasks import category_classifier_retrain_task, category_classifier_train_task
 from shop.models import Category, Product
 from tests.factories import jpeg_bytes, product_with_image
 from tests.helpers import wait_for
+
+shared = caches["shared"]  # where the retraining's due mark lives, for every process
 
 KINDS = ("Tshirts", "Watches", "Casual Shoes", "Handbags")
 
@@ -189,11 +191,14 @@ def test_restricted_photo_search_still_returns_k_in_score_order(image_catalogue)
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_retrains_after_new_embeddings_once_per_burst(worker):
     vector_catalogue()
-    cache.delete(RETRAIN_LOCK_KEY)
-    assert category_classifier_schedule(delay=1) is True
-    assert category_classifier_schedule(delay=1) is False  # already due: one run covers both
-    wait_for(lambda: CategoryClassifier.objects.exists())
+    shared.delete(RETRAIN_DUE_KEY)
+    assert category_classifier_schedule(delay=0) is True
+    assert category_classifier_schedule(delay=0) is False  # already due: one run covers both
+    # Beat's periodic check: the first one due trains, the next finds nothing due.
+    assert category_classifier_retrain_task.apply_async(ignore_result=False).get(timeout=60) == 1
+    assert category_classifier_retrain_task.apply_async(ignore_result=False).get(timeout=60) is None
     assert list(CategoryClassifier.objects.values_list("version", flat=True)) == [1]
+    assert shared.get(RETRAIN_DUE_KEY) is None
     # Unchanged catalogue: the task runs and stores nothing new.
     assert category_classifier_train_task.delay().get(timeout=30) is None
     assert CategoryClassifier.objects.count() == 1
@@ -292,9 +297,9 @@ def test_query_builder_reports_bad_input(tiny_dataset, tmp_path):
 def test_new_embeddings_schedule_one_retraining():
     from recommendations.tasks import product_embeddings_compute_task
 
-    cache.delete(RETRAIN_LOCK_KEY)
+    shared.delete(RETRAIN_DUE_KEY)
     product = product_with_image("TSH1", picture("Tshirts", 1), category=article_type("Tshirts"))
     assert product_embeddings_compute_task(product_ids=[product.pk])["ready"] == 1
-    assert cache.get(RETRAIN_LOCK_KEY) == 1  # a retraining is due; more batches meanwhile add none
+    assert shared.get(RETRAIN_DUE_KEY) is not None  # a retraining is due; more batches meanwhile add none
     assert category_classifier_schedule() is False
-    cache.delete(RETRAIN_LOCK_KEY)
+    shared.delete(RETRAIN_DUE_KEY)

@@ -67,6 +67,9 @@ TEMPLATES = [
 # Database: PostgreSQL with the vector extension available.
 DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+# A kept connection is checked before a request reuses it: after a database restart each
+# thread would otherwise fail one request on its dead connection.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -128,6 +131,13 @@ CELERY_BEAT_SCHEDULE = {
     "thumbnails-sweep": {
         "task": "shop.tasks.thumbnails_sweep_task",
         "schedule": env.float("THUMBNAILS_SWEEP_SECONDS", default=60.0),
+    },
+    # Runs a classifier retraining once new embeddings made one due (a mark in CACHES["shared"]);
+    # a check still queued behind a backlog when the next is sent is dropped (expires).
+    "classifier-retrain": {
+        "task": "recommendations.tasks.category_classifier_retrain_task",
+        "schedule": env.float("CLASSIFIER_RETRAIN_CHECK_SECONDS", default=30.0),
+        "options": {"expires": env.float("CLASSIFIER_RETRAIN_CHECK_SECONDS", default=30.0)},
     },
 }
 

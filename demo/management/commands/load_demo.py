@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
 from demo.catalog import demo_stock, generate_demo_catalog
+from demo.prices import demo_prices_fill
 from shop.models import Product
 from shop.services import product_stock_set
 
@@ -17,7 +18,8 @@ from shop.services import product_stock_set
 class Command(BaseCommand):
     help = (
         "Create the demo admin (credentials kept in var/demo-admin.txt) and import a catalogue: "
-        "DEMO_DATASET=PATH (or --dataset) in the Kaggle layout, else a generated one."
+        "DEMO_DATASET=PATH (or --dataset) in the Kaggle layout, else a generated one. Products without "
+        "a price get a demo price by article type."
     )
 
     def add_arguments(self, parser) -> None:
@@ -40,6 +42,13 @@ class Command(BaseCommand):
             # Varied stock (a few sold out) for the products this run created; re-runs keep what shoppers bought.
             new = Product.objects.exclude(sku__in=existing).values_list("sku", flat=True)
             product_stock_set(stock_by_sku={sku: demo_stock(int(sku)) for sku in new if sku.isdigit()})
+        # A shop sells: products without a price (the Kaggle sample has none) get a demo one.
+        priced = demo_prices_fill()
+        if priced:
+            self.stdout.write(
+                f"{priced} products had no price and got a demo price by article type (demo data; "
+                "import_catalog itself never invents prices)."
+            )
 
     def _ensure_admin(self, credentials: Path) -> None:
         User = get_user_model()
