@@ -22,7 +22,8 @@ COPY . .
 # (about 30 s): the app user can read it but not write under /app, and a worker that had to
 # convert it at its first embedding failed every product with PermissionError.
 # collectstatic needs settings to import; these values exist only for this build step.
-RUN python -c "from recommendations.embeddings import lite0_tflite_path; print(lite0_tflite_path())" \
+RUN python -c "import os; from pathlib import Path; from recommendations.embeddings import lite0_tflite_path; \
+print(lite0_tflite_path(Path(os.environ['EMBEDDING_MODEL_CACHE'])))" \
     && SECRET_KEY=build-only ALLOWED_HOSTS=localhost DATABASE_URL=postgres://build@localhost/build \
        REDIS_URL=redis://localhost:6379/0 python manage.py collectstatic --no-input \
     && mkdir -p /app/media && chown -R app:app /app/media

@@ -65,40 +65,45 @@ def test_web_and_worker_have_healthchecks():
         assert test == ["CMD", "python", "-m", "config.healthcheck", check]
 
 
-def test_the_model_cache_setting_is_honoured(tmp_path, monkeypatch, converted_model):
-    """EMBEDDING_MODEL_CACHE (the image's built-in model) is where the model is looked for and used."""
-    monkeypatch.setenv("EMBEDDING_MODEL_CACHE", str(tmp_path / "cache"))
+def test_the_model_cache_setting_is_honoured(tmp_path, converted_model):
+    """The folder the shop passes (settings.EMBEDDING_MODEL_CACHE, the image's built-in model) is where
+    the model is looked for and used."""
     (tmp_path / "cache").mkdir()
     shutil.copy(converted_model, tmp_path / "cache" / converted_model.name)
-    assert embeddings.lite0_tflite_path() == tmp_path / "cache" / converted_model.name
+    assert embeddings.lite0_tflite_path(tmp_path / "cache") == tmp_path / "cache" / converted_model.name
+
+
+def test_the_image_converts_the_model_into_the_cache_the_shop_reads():
+    """The build step writes where settings.EMBEDDING_MODEL_CACHE (the same variable) points."""
+    env = " ".join(args for instruction, args in instructions() if instruction == "ENV")
+    assert "EMBEDDING_MODEL_CACHE=/app/model-cache" in env
+    conversion = next(args for instruction, args in instructions() if "lite0_tflite_path" in args)
+    assert "lite0_tflite_path(Path(os.environ['EMBEDDING_MODEL_CACHE']))" in conversion
 
 
 def test_a_read_only_model_cache_with_the_model_in_it_is_used_as_it_is(monkeypatch, converted_model):
     """A read-only folder that already holds the model (the image's) needs no write at all."""
-    monkeypatch.setenv("EMBEDDING_MODEL_CACHE", str(converted_model.parent))
     monkeypatch.setattr(embeddings.os, "access", lambda path, mode: False)  # nothing writable anywhere
-    assert embeddings.lite0_tflite_path() == converted_model
+    assert embeddings.lite0_tflite_path(converted_model.parent) == converted_model
 
 
 def test_an_unwritable_model_cache_falls_back_to_a_temporary_folder(tmp_path, monkeypatch, caplog, converted_model):
     """A cache folder the process cannot create (as /app/var for the app user) no longer fails every
     product with PermissionError: the model goes to a per-user temporary folder, with a warning."""
-    monkeypatch.setenv("EMBEDDING_MODEL_CACHE", str(SYSFS_DIR))
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     fallback = tmp_path / f"storefront-model-cache-{embeddings.os.getuid()}"
     fallback.mkdir()
     shutil.copy(converted_model, fallback / converted_model.name)  # as a first conversion there leaves it
     with caplog.at_level(logging.WARNING):
-        assert embeddings.lite0_tflite_path() == fallback / converted_model.name
+        assert embeddings.lite0_tflite_path(SYSFS_DIR) == fallback / converted_model.name
     assert f"The model cache {SYSFS_DIR} cannot be written" in caplog.text
     assert "EMBEDDING_MODEL_CACHE" in caplog.text
 
 
 def test_no_writable_model_cache_at_all_is_a_clear_error(tmp_path, monkeypatch, converted_model):
-    monkeypatch.setenv("EMBEDDING_MODEL_CACHE", str(SYSFS_DIR))
     monkeypatch.setattr(tempfile, "tempdir", str(SYSFS_DIR / "tmp"))
     with pytest.raises(PermissionError, match="set EMBEDDING_MODEL_CACHE to a writable folder"):
-        embeddings.lite0_tflite_path()
+        embeddings.lite0_tflite_path(SYSFS_DIR)
 
 
 @pytest.mark.django_db

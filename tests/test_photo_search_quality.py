@@ -28,7 +28,6 @@ from recommendations.selectors import image_similar_list
 from recommendations.tasks import category_classifier_retrain_task, category_classifier_train_task
 from shop.models import Category, Product
 from tests.factories import jpeg_bytes, product_with_image
-from tests.helpers import wait_for
 
 shared = caches["shared"]  # where the retraining's due mark lives, for every process
 

@@ -74,6 +74,7 @@ def test_only_settings_read_the_environment():
         "config/demo.py",  # `make demo`: starts them and hands DATABASE_URL/REDIS_URL to its children
         "config/celery_app.py",  # the DJANGO_SETTINGS_MODULE default
         "config/wsgi.py",
+        "config/healthcheck.py",  # the container healthcheck: a plain process that reads ALLOWED_HOSTS
         "manage.py",
         "evaluation/runs.py",  # passes the environment on to a child process
     }
