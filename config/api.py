@@ -144,6 +144,7 @@ ERROR_DESCRIPTIONS = {
     403: "Not allowed for this user.",
     404: "Not found.",
     409: "Conflicts with the current state.",
+    415: "The body is not in one of the accepted media types, or cannot be read as one.",
     429: "Too many requests; retry after the `Retry-After` header's seconds.",
 }
 

@@ -273,7 +273,7 @@ class AuthTokenApi(ObtainAuthToken):
             "multipart/form-data": s.CredentialsSerializer,
             "application/x-www-form-urlencoded": s.CredentialsSerializer,
         },
-        responses={200: s.TokenSerializer, **error_responses(400, 429)},
+        responses={200: s.TokenSerializer, **error_responses(400, 415, 429)},
         tags=["auth"],
     )
     def post(self, request: Request, *args, **kwargs) -> Response:
