@@ -119,8 +119,8 @@ def interaction_record_request(
 
 
 def cart_event_record(*, user=None, session: MutableMapping | None = None, product_id: int, delta: int) -> None:
-    """Record a cart change after the surrounding transaction commits: add_to_cart for a positive
-    `delta`, remove_from_cart for a negative one (quantity = units). A rolled-back change logs nothing."""
+    """Record a cart change: add_to_cart for a positive `delta`, remove_from_cart for a negative
+    one (quantity = units). Written in the change's own transaction, so a rolled-back change logs nothing."""
     if not delta or not logging_enabled():
         return
     kind = Interaction.Kind.ADD_TO_CART if delta > 0 else Interaction.Kind.REMOVE_FROM_CART
@@ -134,7 +134,7 @@ def cart_event_record(*, user=None, session: MutableMapping | None = None, produ
     else:
         return
     row = Interaction(product_id=product_id, kind=kind, quantity=abs(delta), surface=Interaction.Surface.CART, **who)
-    transaction.on_commit(lambda: _insert([row]))
+    _insert([row])
 
 
 def order_purchases_record(*, order_id: int, session_key: str = "") -> int:
