@@ -200,3 +200,11 @@ def interactions_purge(*, now: datetime | None = None, days: int | None = None) 
     cutoff = (now or timezone.now()) - timedelta(days=days)
     deleted, _ = Interaction.objects.filter(source="shop", created_at__lt=cutoff).delete()
     return deleted
+
+
+def interactions_record_history(*, rows: list[Interaction], batch_size: int = 5000) -> int:
+    """Write a generated or imported history in bulk; rows whose (source, external_id) is already
+    stored are skipped, so writing the same history again adds nothing. Returns the rows given."""
+    for start in range(0, len(rows), batch_size):
+        Interaction.objects.bulk_create(rows[start : start + batch_size], ignore_conflicts=True)
+    return len(rows)

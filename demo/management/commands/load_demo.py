@@ -1,4 +1,4 @@
-"""python manage.py load_demo: an admin user and a catalogue, so the shop has something to show."""
+"""python manage.py load_demo: an admin user, a catalogue and a shopping history, so the shop has something to show."""
 
 import os
 import secrets
@@ -7,10 +7,11 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from demo.catalog import demo_stock, generate_demo_catalog
+from demo.history import demo_history_generate
 from shop.models import Product
 from shop.services import product_stock_set
 
@@ -18,14 +19,28 @@ from shop.services import product_stock_set
 class Command(BaseCommand):
     help = (
         "Create the demo admin (credentials kept in var/demo-admin.txt) and import a catalogue: "
-        "DEMO_DATASET=PATH (or --dataset) in the Kaggle layout, else a generated one."
+        "DEMO_DATASET=PATH (or --dataset) in the Kaggle layout, else a generated one. Then a shopping history "
+        "(DEMO_INTERACTIONS=PATH with DEMO_INTERACTIONS_LAYOUT imported by import_interactions, else a seeded "
+        "one of DEMO_SHOPPERS shoppers) and the behavioural recommenders trained on it."
     )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--dataset", type=Path, default=os.environ.get("DEMO_DATASET") or None)
         parser.add_argument("--count", type=int, default=int(os.environ.get("DEMO_PRODUCTS", "300")))
+        parser.add_argument("--interactions", type=Path, default=os.environ.get("DEMO_INTERACTIONS") or None)
+        parser.add_argument("--interactions-layout", default=os.environ.get("DEMO_INTERACTIONS_LAYOUT") or None)
+        parser.add_argument("--shoppers", type=int, default=int(os.environ.get("DEMO_SHOPPERS", "400")))
 
-    def handle(self, *args, dataset: Path | None, count: int, **options) -> None:
+    def handle(
+        self,
+        *args,
+        dataset: Path | None,
+        count: int,
+        interactions: Path | None,
+        interactions_layout: str | None,
+        shoppers: int,
+        **options,
+    ) -> None:
         var = Path(settings.BASE_DIR) / "var"
         var.mkdir(exist_ok=True)
         self._ensure_admin(var / "demo-admin.txt")
@@ -41,6 +56,20 @@ class Command(BaseCommand):
             # Varied stock (a few sold out) for the products this run created; re-runs keep what shoppers bought.
             new = Product.objects.exclude(sku__in=existing).values_list("sku", flat=True)
             product_stock_set(stock_by_sku={sku: demo_stock(int(sku)) for sku in new if sku.isdigit()})
+        self._history(interactions, interactions_layout, shoppers)
+
+    def _history(self, interactions: Path | None, layout: str | None, shoppers: int) -> None:
+        """Shoppers' events for "Customers who bought this also bought", then the recommenders trained."""
+        if interactions is not None:
+            if not layout:
+                raise CommandError("DEMO_INTERACTIONS needs DEMO_INTERACTIONS_LAYOUT (see import_interactions --help).")
+            call_command("import_interactions", str(interactions), "--layout", layout)
+        elif shoppers > 0:
+            counts = demo_history_generate(shoppers=shoppers)
+            self.stdout.write(
+                f"Demo history: {counts['shoppers']} shoppers, {counts['orders']} orders, {counts['events']} events"
+            )
+        call_command("train_recommenders", stdout=self.stdout)
 
     def _ensure_admin(self, credentials: Path) -> None:
         User = get_user_model()
