@@ -113,6 +113,7 @@ def demo_history_generate(*, shoppers: int = 400, seed: int = 20261129, now: dat
                     )
                     rows[-1].surface = Interaction.Surface.CHECKOUT
                     number += 1
-            when = min(when + timedelta(days=rng.uniform(2, 20)), now)
+            # The next visit, never later than an hour ago (a visit lasts minutes): no events in the future.
+            when = min(when + timedelta(days=rng.uniform(2, 20)), now - timedelta(hours=1))
     written = interactions_record_history(rows=rows)
     return {"shoppers": shoppers, "orders": orders, "events": written}

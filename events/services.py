@@ -1,6 +1,7 @@
 """Writes to the event log: what the shop records about its shoppers, and the privacy duties.
 
-Recording must never break a page: one INSERT per event, nothing for bots or when
+Recording must never break a page: one INSERT per event (its commit does not wait for the disk),
+nothing for bots or when
 EVENT_LOG_ENABLED is off, and a database error is logged and swallowed (inside a savepoint
 when a transaction is open, so the caller's transaction survives it).
 
@@ -54,13 +55,16 @@ def is_bot(user_agent: str) -> bool:
 
 def _insert(rows: list[Interaction]) -> int:
     """Write the rows; a database error is logged and leaves the caller's transaction usable."""
+    own_transaction = not connection.in_atomic_block
     try:
-        if connection.in_atomic_block:
-            with transaction.atomic():  # a savepoint: a failed INSERT must not poison the caller's transaction
-                Interaction.objects.bulk_create(rows)
-        elif len(rows) == 1:
-            rows[0].save(force_insert=True)
-        else:
+        # Inside a caller's transaction this is a savepoint: a failed INSERT must not poison it.
+        with transaction.atomic():
+            if own_transaction:
+                # The page must not wait for the WAL flush of its event (tens of ms on a busy disk);
+                # a crash may lose the last few events, never corrupt anything (PostgreSQL's
+                # documented trade-off, made for this transaction only).
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
             Interaction.objects.bulk_create(rows)
     except DatabaseError:
         logger.exception("Could not record %s event(s) of kind %s", len(rows), rows[0].kind if rows else "?")

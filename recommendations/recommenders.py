@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -26,6 +26,8 @@ from shop.models import Product
 logger = logging.getLogger(__name__)
 
 Kind = RecommenderModel.Kind
+# One training at a time (beat and `train_recommenders` may overlap): a PostgreSQL advisory lock.
+TRAINING_LOCK = 0x5EC0_4D5
 
 
 def recommender_model_store(
@@ -64,7 +66,14 @@ def recommender_model_store(
         ]
     ProductNeighbour.objects.bulk_create(rows, batch_size=5000)
     model.n_products, model.n_neighbours = products, len(rows)
-    model.metrics = {"products_with_neighbours": products, "neighbour_rows": len(rows), **model.metrics}
+    active = Product.objects.filter(is_active=True).count()
+    model.metrics = {
+        "products_with_neighbours": products,
+        "neighbour_rows": len(rows),
+        # Share of the products on sale that have a list (before stock filtering).
+        "catalogue_coverage": round(products / active, 4) if active else 0.0,
+        **model.metrics,
+    }
     model.save(update_fields=["n_products", "n_neighbours", "metrics"])
     return model
 
@@ -94,6 +103,19 @@ def recommenders_train(*, now: datetime | None = None, kinds: Iterable[str] | No
     weighted and recent events counting more; bought_together: products in the same baskets.
     A kind with no lists at all (too few events) keeps its previous version.
     """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [TRAINING_LOCK])
+        if not cursor.fetchone()[0]:
+            logger.info("Another training of the recommenders is running: this one is skipped")
+            return []
+    try:
+        return _train(now=now, kinds=kinds)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [TRAINING_LOCK])
+
+
+def _train(*, now: datetime | None, kinds: Iterable[str] | None) -> list[RecommenderModel]:
     from events.models import Interaction
     from events.selectors import training_events
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from demo.catalog import generate_demo_catalog
 from demo.history import demo_history_generate
@@ -36,6 +37,7 @@ def test_history_is_plausible_and_written_once(demo_catalogue):
     assert Interaction.objects.filter(kind="purchase").values("basket").distinct().count() == counts["orders"]
     total = Interaction.objects.count()
     assert total == counts["events"]
+    assert not Interaction.objects.filter(created_at__gt=timezone.now()).exists()
     demo_history_generate(shoppers=300, seed=3)
     assert Interaction.objects.count() == total
 

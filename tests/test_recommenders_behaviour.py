@@ -87,6 +87,7 @@ def test_training_serves_both_lists_from_the_event_log(shop):
     assert (model.version, model.n_events, model.params["min_support"]) == (1, 11, 2)
     assert model.up_to is not None and model.trained_at is not None
     assert model.metrics["products_with_neighbours"] == model.n_products == 3  # a, b, c
+    assert model.metrics["catalogue_coverage"] == 0.6  # of the 5 products on sale
 
 
 def test_lists_leave_out_what_a_shopper_cannot_or_need_not_buy(shop):
@@ -130,6 +131,25 @@ def test_train_recommenders_command(shop):
     call_command("train_recommenders", "--kind", "bought_together", stdout=out)
     assert "bought_together v1: 3 products with neighbours" in out.getvalue()
     assert list(RecommenderModel.objects.values_list("kind", flat=True)) == ["bought_together"]
+
+
+def test_one_training_at_a_time(shop):
+    """While another process trains (it holds the advisory lock), a second training does nothing."""
+    from django.db import connections
+
+    from recommendations.recommenders import TRAINING_LOCK
+
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [TRAINING_LOCK])
+        assert recommenders_train() == []
+        assert not RecommenderModel.objects.exists()
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [TRAINING_LOCK])
+        assert len(recommenders_train()) == 2
+    finally:
+        other.close()
 
 
 def test_training_runs_on_beat(settings):
