@@ -325,3 +325,46 @@ def test_training_events_name_each_shopper():
         "view",
         "view",
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_written_outside_a_transaction_keep_every_field(caplog):
+    """Outside any transaction (a real request, an order's after-commit hook) events are written by one
+    statement that commits without waiting for the disk: every field arrives as given, and a
+    failure there is logged, not raised."""
+    from events.services import order_purchases_record
+
+    product, other = make_product("W1"), make_product("W2")
+    user = make_user()
+    client = shopper_client()
+    client.get(product.get_absolute_url())
+    view = Interaction.objects.get()
+    assert (view.kind, view.user_id, view.customer_key, view.quantity, view.basket, view.source, view.surface) == (
+        "view",
+        None,
+        "",
+        1,
+        "",
+        "shop",
+        "product_page",
+    )
+    assert view.session_key == client.cookies["sessionid"].value
+    assert abs((timezone.now() - view.created_at).total_seconds()) < 60
+    order = Order.objects.create(user=user, total=Decimal("3.00"), **DETAILS)
+    order.lines.create(product=product, sku=product.sku, product_name="x", unit_price=Decimal("1.00"), quantity=1)
+    order.lines.create(product=other, sku=other.sku, product_name="y", unit_price=Decimal("1.00"), quantity=2)
+    assert order_purchases_record(order_id=order.pk) == 2
+    rows = Interaction.objects.filter(kind="purchase").order_by("product_id")
+    assert [(r.user_id, r.product_id, r.quantity, r.basket, r.created_at) for r in rows] == [
+        (user.pk, product.pk, 1, f"order:{order.pk}", order.created_at),
+        (user.pk, other.pk, 2, f"order:{order.pk}", order.created_at),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE events_interaction RENAME TO events_interaction_away")
+    try:
+        with caplog.at_level(logging.ERROR, logger="events.services"):
+            assert shopper_client().get(product.get_absolute_url()).status_code == 200
+        assert "Could not record 1 event(s) of kind view" in caplog.text
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE events_interaction_away RENAME TO events_interaction")
