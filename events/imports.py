@@ -66,6 +66,7 @@ class ProductRow:
     description: str = ""
     price: Decimal | None = None
     image: Path | None = None
+    missing_image: str = ""  # the image file the layout expects but the folder lacks
 
 
 @dataclass(frozen=True)
@@ -237,6 +238,7 @@ def hm_articles(root: Path, prices: dict[str, Decimal]) -> Iterator[ProductRow |
             description=(row.get("detail_desc") or "").strip(),
             price=prices.get(article),
             image=image if image.is_file() else None,
+            missing_image="" if image.is_file() else f"images/{article[:3]}/{article}.jpg",
         )
 
 
@@ -473,10 +475,20 @@ def _products_write(
     chunk: list[ProductRow] = []
 
     def flush() -> None:
+        from shop.models import Product
+
         # One transaction per chunk: an interrupted import keeps what it finished.
         with transaction.atomic(), embeddings_deferred(), thumbnails_deferred():
+            existing = Product.objects.in_bulk([row.sku for row in chunk], field_name="sku")
+            plain: list[Product] = []
             for row in chunk:
-                ids[row.sku] = _product_write(row, summary, categories)
+                product_id = _product_write(row, summary, categories, existing.get(row.sku), plain)
+                if product_id is not None:
+                    ids[row.sku] = product_id
+            # New products without an image need none of the per-product work of product_create
+            # (image checks, embedding and thumbnail scheduling): one INSERT for the chunk.
+            for product in Product.objects.bulk_create(plain):
+                ids[product.sku] = product.pk
         chunk.clear()
 
     for row in rows:
@@ -496,7 +508,8 @@ def _products_write(
     return ids
 
 
-def _product_write(row: ProductRow, summary: ImportSummary, categories: dict) -> int:
+def _product_write(row: ProductRow, summary: ImportSummary, categories: dict, product, plain: list) -> int | None:
+    """Create or update one product; returns its id, or None when it was queued in `plain` for bulk_create."""
     from django.core.files.base import ContentFile
 
     from shop.images import ImageError, load_image
@@ -521,6 +534,8 @@ def _product_write(row: ProductRow, summary: ImportSummary, categories: dict) ->
             image_bytes = None
     if image_bytes is None:
         summary.products_without_image += 1
+        if row.missing_image:
+            summary.notes.append(Problem("", row.line, row.sku, f"no {row.missing_image}: imported without an image"))
     fields = {
         "name": row.name,
         "category": category,
@@ -529,9 +544,17 @@ def _product_write(row: ProductRow, summary: ImportSummary, categories: dict) ->
         "description": row.description,
         "price": row.price,
     }
-    product = Product.objects.filter(sku=row.sku).first()
+    from django.conf import settings
+
+    stock = settings.IMPORT_DEFAULT_STOCK  # the files say nothing of stock; products already here keep theirs
+    if product is None and image_bytes is None:
+        new = Product(sku=row.sku, stock=stock, **fields)
+        new.clean_fields()
+        plain.append(new)
+        summary.products_created += 1
+        return None
     if product is None:
-        data = {"sku": row.sku, **fields}
+        data = {"sku": row.sku, "stock": stock, **fields}
         if image_bytes is not None:
             data["image"] = ContentFile(image_bytes, name=f"{row.sku}.jpg")
         product = product_create(data=data)
