@@ -42,7 +42,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "return": -1.0,
 }
 DEFAULT_HALF_LIFE_DAYS: float = 180.0
-ALSO_BOUGHT_METHOD: str = "cosine"
+ALSO_BOUGHT_METHOD: str = "bm25"
 METHODS = ("cosine", "bm25", "tfidf")
 
 
@@ -125,11 +125,15 @@ def _item_similarity(matrix: sparse.csr_matrix, method: str, neighbours: int) ->
 def _co_support(binary: sparse.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """How many shoppers (rows of `binary`) have both product columns, for each (row, col) pair."""
     by_item = binary.T.tocsr()
-    support = np.empty(len(rows), dtype=np.int64)
-    for position, (i, j) in enumerate(zip(rows, cols, strict=True)):
-        a = by_item.indices[by_item.indptr[i] : by_item.indptr[i + 1]]
-        b = by_item.indices[by_item.indptr[j] : by_item.indptr[j + 1]]
-        support[position] = np.intersect1d(a, b, assume_unique=True).size
+    support = np.zeros(len(rows), dtype=np.int64)
+    # In slices, so a large catalogue never holds the whole products x products count matrix.
+    step = 2048
+    for start in range(0, binary.shape[1], step):
+        chosen = (rows >= start) & (rows < start + step)
+        if not chosen.any():
+            continue
+        counts = (by_item[start : start + step] @ binary).tocsr()
+        support[chosen] = np.asarray(counts[rows[chosen] - start, cols[chosen]]).ravel()
     return support
 
 
