@@ -16,7 +16,10 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TextIO
 
+from django.core.management import call_command
 from django.utils import timezone
 
 from events.models import Interaction
@@ -117,3 +120,18 @@ def demo_history_generate(*, shoppers: int = 400, seed: int = 20261129, now: dat
             when = min(when + timedelta(days=rng.uniform(2, 20)), now - timedelta(hours=1))
     written = interactions_record_history(rows=rows)
     return {"shoppers": shoppers, "orders": orders, "events": written}
+
+
+def demo_history_load(*, interactions: Path | None, layout: str | None, shoppers: int, stdout: TextIO) -> None:
+    """The demo's history: a real one imported (`interactions` in `layout`, with import_interactions),
+    else the seeded one of `shoppers` shoppers (none for 0); then the recommenders trained on it."""
+    if interactions is not None:
+        if not layout:
+            raise ValueError("DEMO_INTERACTIONS needs DEMO_INTERACTIONS_LAYOUT (see import_interactions --help).")
+        call_command("import_interactions", str(interactions), "--layout", layout, stdout=stdout)
+    elif shoppers > 0:
+        counts = demo_history_generate(shoppers=shoppers)
+        stdout.write(
+            f"Demo history: {counts['shoppers']} shoppers, {counts['orders']} orders, {counts['events']} events\n"
+        )
+    call_command("train_recommenders", stdout=stdout)

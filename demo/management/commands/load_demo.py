@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from demo.catalog import demo_stock, generate_demo_catalog
-from demo.history import demo_history_generate
+from demo.history import demo_history_load
 from shop.models import Product
 from shop.services import product_stock_set
 
@@ -60,16 +60,10 @@ class Command(BaseCommand):
 
     def _history(self, interactions: Path | None, layout: str | None, shoppers: int) -> None:
         """Shoppers' events for "Customers who bought this also bought", then the recommenders trained."""
-        if interactions is not None:
-            if not layout:
-                raise CommandError("DEMO_INTERACTIONS needs DEMO_INTERACTIONS_LAYOUT (see import_interactions --help).")
-            call_command("import_interactions", str(interactions), "--layout", layout)
-        elif shoppers > 0:
-            counts = demo_history_generate(shoppers=shoppers)
-            self.stdout.write(
-                f"Demo history: {counts['shoppers']} shoppers, {counts['orders']} orders, {counts['events']} events"
-            )
-        call_command("train_recommenders", stdout=self.stdout)
+        try:
+            demo_history_load(interactions=interactions, layout=layout, shoppers=shoppers, stdout=self.stdout)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
 
     def _ensure_admin(self, credentials: Path) -> None:
         User = get_user_model()
