@@ -469,8 +469,9 @@ def main(argv: list[str] | None = None) -> None:
     if not (dataset / "styles.csv").exists():
         raise SystemExit(f"Benchmark data not found: {dataset}. Set BENCH_DATA_DIR or pass --dataset PATH.")
     clients = [int(value) for value in args.clients.split(",") if value.strip()]
-    scenarios = {value.strip() for value in args.scenarios.split(",") if value.strip()}
-    if not scenarios or scenarios - set(SCENARIOS):
+    # In the order given: swapping two scenarios shows whether the machine's load drifted between them.
+    scenarios = list(dict.fromkeys(value.strip() for value in args.scenarios.split(",") if value.strip()))
+    if not scenarios or set(scenarios) - set(SCENARIOS):
         raise SystemExit(f"--scenarios takes some of {', '.join(SCENARIOS)}")
 
     started = time.perf_counter()
@@ -498,7 +499,7 @@ def main(argv: list[str] | None = None) -> None:
             "photo": photo_requests(photos / "images", args.photo_count, args.seed) if "photo" in scenarios else [],
         }
         # One server per scenario, so one scenario's caches and warm-up do not help another.
-        for scenario in [name for name in SCENARIOS if name in scenarios]:
+        for scenario in scenarios:
             server, port = server_start({**env, **SCENARIOS[scenario][1]}, args.workers, args.threads)
             try:
                 print(f"== Warming up: {SCENARIOS[scenario][0]}", flush=True)

@@ -1,9 +1,9 @@
 """Writes to the event log: what the shop records about its shoppers, and the privacy duties.
 
 Recording must never break a page: one INSERT statement per event (committed without waiting
-for the disk), nothing for bots or when
-EVENT_LOG_ENABLED is off, and a database error is logged and swallowed (inside a savepoint
-when a transaction is open, so the caller's transaction survives it).
+for the disk), nothing for bots or when EVENT_LOG_ENABLED is off, and a database error is logged
+and swallowed (inside a savepoint when a transaction is open, so the caller's transaction
+survives it).
 
     interaction_record_request(request=request, product_id=12, kind=Interaction.Kind.VIEW,
                                surface=Interaction.Surface.PRODUCT_PAGE)
