@@ -246,14 +246,14 @@ def products_with_embedding_status(queryset: QuerySet[Product]) -> QuerySet[Prod
 # --- Behavioural lists: "customers who bought this also bought", "frequently bought together" ---
 
 # One indexed read of the active version's rows (model, product, rank), filtered as a shopper
-# expects: on sale, in stock, not the product itself, not what is already in the cart. The
+# expects: on sale, in stock, not the product itself, not what is already in the cart. (Products
+# without a price are shown, as in every other list, with the card saying so.) The
 # active version is joined in the same statement, so a version switch is never seen half done.
 NEIGHBOURS_SQL = """
 SELECT n.neighbour_id, SUM(n.score) AS score
 FROM recommendations_productneighbour n
 JOIN recommendations_recommendermodel m ON m.id = n.model_id AND m.kind = %(kind)s AND m.is_active
 JOIN shop_product p ON p.id = n.neighbour_id AND p.is_active AND p.stock > 0
-  AND (p.price IS NOT NULL OR p.discounted_price IS NOT NULL)
 WHERE n.product_id = ANY(%(products)s) AND n.neighbour_id <> ALL(%(exclude)s) AND n.score >= %(min_score)s
 GROUP BY n.neighbour_id
 ORDER BY score DESC, n.neighbour_id
