@@ -19,7 +19,7 @@ from pgvector import HalfVector
 from PIL import Image, ImageOps
 
 from recommendations.classifier import photo_categories_predict
-from recommendations.models import EMBEDDING_DIMENSIONS, ProductEmbedding, RecommenderModel
+from recommendations.models import EMBEDDING_DIMENSIONS, ProductEmbedding, ProductNeighbour, RecommenderModel
 from recommendations.services import active_model_name, embedder_get, image_embed
 from shop.models import Product
 
@@ -287,11 +287,25 @@ def product_also_bought_list(
     """ "Customers who bought this also bought": the active also_bought version's list for the
     product, best first; `score` is the item-item similarity. Empty without enough evidence
     (pairs below RECOMMENDER_MIN_SUPPORT shoppers are never stored, scores below
-    RECOMMENDER_MIN_SCORE never shown)."""
-    ranked = _neighbours_ranked(
-        kind="also_bought", product_ids=[product.pk], k=k or settings.SIMILAR_ITEMS_COUNT, exclude_ids=list(exclude_ids)
+    RECOMMENDER_MIN_SCORE never shown).
+
+    One query, the products included: the same filters as NEIGHBOURS_SQL, in rank order (ranks
+    are stored best score first).
+    """
+    rows = (
+        ProductNeighbour.objects.filter(
+            model__kind=RecommenderModel.Kind.ALSO_BOUGHT,
+            model__is_active=True,
+            product=product,
+            neighbour__is_active=True,
+            neighbour__stock__gt=0,
+            score__gte=settings.RECOMMENDER_MIN_SCORE,
+        )
+        .exclude(neighbour_id__in=list(exclude_ids))
+        .select_related("neighbour__category")
+        .order_by("rank")[: k or settings.SIMILAR_ITEMS_COUNT]
     )
-    return _behaviour_products(ranked)
+    return [SimilarProduct(row.neighbour, row.score) for row in rows]
 
 
 def products_bought_together_list(

@@ -74,12 +74,14 @@ def shop(db):
 # --- Training and reading ---
 
 
-def test_training_serves_both_lists_from_the_event_log(shop):
+def test_training_serves_both_lists_from_the_event_log(shop, django_assert_num_queries):
     """Pairs with enough shoppers (also bought) or baskets (bought together) are served, best first;
-    a pair seen once is not."""
+    a pair seen once is not. The product page's list is one query, its products included."""
     a, b, c, d, _ = shop
     trained = recommenders_train()
     assert sorted(model.kind for model in trained) == ["also_bought", "bought_together"]
+    with django_assert_num_queries(1):
+        assert [item.product.category for item in product_also_bought_list(product=a)] == [None, None]
     assert ids(product_also_bought_list(product=a)) == [b.pk, c.pk]
     assert ids(products_bought_together_list(product_ids=[a.pk])) == [b.pk, c.pk]
     assert ids(product_also_bought_list(product=d)) == []
