@@ -245,6 +245,14 @@ def popular_products(events: Iterable[EventRow], *, since: datetime | None = Non
     return sorted(counts, key=lambda product: (-counts[product], product))
 
 
+# The served blend (measured on Online Retail, MovieLens 100K and the H&M slice; see docs/evaluation.md):
+# rank fusion of the item-item list and the recent best-sellers, the item-item side weighted by how much
+# of the shopper's recent history has neighbours at all, so a sparse shop falls back to best-sellers.
+SERVED_POPULAR_WEIGHT = 0.5
+SERVED_RANK_OFFSET = 10
+SERVED_EVIDENCE_ITEMS = 10
+
+
 def served_list(
     neighbours: Mapping[int, Sequence[tuple[int, float]]],
     history: Sequence[int],
@@ -254,18 +262,26 @@ def served_list(
     exclude: Collection[int] = (),
     include_history: bool = False,
 ) -> list[tuple[int, float]]:
-    """What the shop shows a shopper: item-item from their history, filled with recent best-sellers.
+    """What the shop shows a shopper: item-item from their history blended with recent best-sellers.
 
-    A new shopper, or one whose products have too few neighbours, still gets k products.
-    Fill items carry a score of 0.
+    `history` is most recent first; `popular` best first. Each list gives a product
+    weight / (SERVED_RANK_OFFSET + rank); the item-item weight is the squared share of the shopper's
+    SERVED_EVIDENCE_ITEMS latest products that have neighbours, the best-sellers' SERVED_POPULAR_WEIGHT.
+    A new shopper, or one whose products have no neighbours, gets the best-sellers.
     """
-    ranked = recommend_from_history(neighbours, history, k=k, exclude=exclude, include_history=include_history)
-    chosen = {product for product, _ in ranked}
-    banned = set(exclude) | (set() if include_history else set(history))
+    banned = set(exclude) if include_history else set(exclude) | set(history)
+    collaborative = recommend_from_history(neighbours, history, k=k, exclude=exclude, include_history=include_history)
+    latest = list(dict.fromkeys(history))[:SERVED_EVIDENCE_ITEMS]
+    evidence = (sum(1 for product in latest if neighbours.get(product)) / len(latest)) ** 2 if latest else 0.0
+    scores: dict[int, float] = {}
+    for rank, (product, _) in enumerate(collaborative):
+        scores[product] = evidence / (SERVED_RANK_OFFSET + rank)
+    rank = 0
     for product in popular:
-        if len(ranked) >= k:
+        if rank >= k:
             break
-        if product not in chosen and product not in banned:
-            ranked.append((product, 0.0))
-            chosen.add(product)
-    return ranked
+        if product in banned:
+            continue
+        scores[product] = scores.get(product, 0.0) + SERVED_POPULAR_WEIGHT / (SERVED_RANK_OFFSET + rank)
+        rank += 1
+    return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))[:k]
