@@ -140,16 +140,24 @@ def _co_support(binary: sparse.csr_matrix, rows: np.ndarray, cols: np.ndarray) -
 def _neighbour_lists(
     similarity: sparse.csr_matrix, support: np.ndarray | None, products: Sequence[int], n: int, min_support: int
 ) -> dict[int, list[tuple[int, float]]]:
-    coo = similarity.tocoo()
-    keep = (coo.row != coo.col) & (coo.data > 0)
-    if support is not None:
-        keep &= support >= min_support
+    """Each row's `n` best columns (score > 0, not itself, enough support), best first, ties by id."""
+    similarity = similarity.tocsr()
+    similarity.sort_indices()  # `support` follows the COO order, which is this order once sorted
+    ids = np.asarray(products)
     lists: dict[int, list[tuple[int, float]]] = {}
-    for i, j, score in zip(coo.row[keep], coo.col[keep], coo.data[keep], strict=True):
-        lists.setdefault(products[i], []).append((products[j], float(score)))
-    for product, neighbours in lists.items():
-        neighbours.sort(key=lambda pair: (-pair[1], pair[0]))  # ties broken by id: deterministic
-        lists[product] = neighbours[:n]
+    for row in range(similarity.shape[0]):
+        start, end = similarity.indptr[row], similarity.indptr[row + 1]
+        columns, scores = similarity.indices[start:end], similarity.data[start:end]
+        keep = (columns != row) & (scores > 0)
+        if support is not None:
+            keep &= support[start:end] >= min_support
+        if not keep.any():
+            continue
+        columns, scores = columns[keep], scores[keep]
+        order = np.lexsort((ids[columns], -scores))[:n]  # ties broken by id: deterministic
+        lists[int(ids[row])] = [
+            (int(ids[column]), float(score)) for column, score in zip(columns[order], scores[order], strict=True)
+        ]
     return lists
 
 
@@ -168,6 +176,7 @@ def item_item_neighbours(
         raise ValueError(f"unknown item-item method {method!r}; expected one of {', '.join(METHODS)}")
     with threadpool_limits(1, "blas"):  # implicit runs up to 10x slower with threaded BLAS
         similarity = _item_similarity(data.matrix, method, n + 1)  # +1: an item is its own nearest
+    similarity.sort_indices()  # the support array below follows this (row, column) order
     support = None
     if min_support > 1:
         coo = similarity.tocoo()
