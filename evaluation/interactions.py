@@ -23,6 +23,7 @@ from typing import Any
 from evaluation.common import EvaluationError
 from evaluation.metrics import ranking_metrics
 from recommendations.collaborative import (
+    DEFAULT_HALF_LIFE_DAYS,
     PURCHASE,
     EventRow,
     bought_together,
@@ -47,6 +48,7 @@ class Split:
     train: list[EventRow]
     test_purchases: dict[str, list[int]]  # shopper -> products bought in the test period (with repeats)
     test_time: datetime | None = None  # the split instant (recent popularity counts back from it)
+    half_life_days: float = DEFAULT_HALF_LIFE_DAYS
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -93,6 +95,7 @@ def split_stratified(events: Iterable[EventRow], *, train_share: float, seed: in
         train=train,
         test_purchases=test,
         test_time=latest + timedelta(seconds=1) if latest else None,
+        half_life_days=0.0,
     )
 
 
@@ -174,7 +177,9 @@ def methods_lists(
     """
     train = prepared.split.train
     shoppers = prepared.truth_repeat if repeat else prepared.truth
-    data = interaction_matrix(train, now=prepared.split.test_time)
+    # A random (stratified) split has no "before": its test events are interleaved in time with the
+    # training ones, so nothing is decayed there.
+    data = interaction_matrix(train, now=prepared.split.test_time, half_life_days=prepared.split.half_life_days)
     popular = popular_products(train)
     recent_from = (prepared.split.test_time or datetime.max) - timedelta(days=RECENT_DAYS)
     recent = popular_products(train, since=recent_from) if prepared.split.test_time else popular

@@ -15,6 +15,7 @@ events in batches keyed by `Interaction.external_id`, so a re-run adds nothing t
 from __future__ import annotations
 
 import csv
+import functools
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -153,7 +154,7 @@ def hm_transactions(root: Path) -> Iterator[EventIn | Problem]:
             yield Problem(path.name, line, article, f"customer_id {customer!r} is empty or too long")
             continue
         try:
-            day = datetime.strptime((row.get("t_dat") or "").strip(), "%Y-%m-%d").replace(tzinfo=UTC)
+            day = _hm_day((row.get("t_dat") or "").strip())
         except ValueError:
             yield Problem(path.name, line, article, f"t_dat {row.get('t_dat')!r} is not a date YYYY-MM-DD")
             continue
@@ -192,6 +193,11 @@ def hm_transactions(root: Path) -> Iterator[EventIn | Problem]:
         )
 
 
+@functools.lru_cache(maxsize=4096)
+def _hm_day(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+
+
 def hm_prices(root: Path) -> dict[str, Decimal]:
     """Each article's price: its latest sale's (rows that do not parse are reported by hm_transactions)."""
     prices: dict[str, tuple[datetime, Decimal]] = {}
@@ -206,7 +212,7 @@ def hm_transactions_prices(root: Path) -> Iterator[tuple[str, datetime, Decimal]
     for _, row in _open_csv(root / "transactions_train.csv", HM_TRANSACTION_COLUMNS):
         try:
             article = hm_article_id(row.get("article_id") or "")
-            day = datetime.strptime((row.get("t_dat") or "").strip(), "%Y-%m-%d")
+            day = _hm_day((row.get("t_dat") or "").strip())
             price = _decimal(row.get("price") or "")
         except (ValueError, InvalidOperation):
             continue
@@ -262,10 +268,16 @@ def retail_file(root: Path) -> Path:
     return candidates[0]
 
 
+@functools.lru_cache(maxsize=65536)  # the lines of one invoice share its date: parse each once
 def _retail_date(text: str) -> datetime:
     text = text.strip()
-    # The CSV copies write ISO dates; the UCI spreadsheet exported as CSV writes 12/1/2010 8:26.
-    for pattern in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S"):
+    if len(text) in (16, 19) and text[4] == "-" and text[10] == " ":
+        try:
+            return datetime.fromisoformat(text).replace(tzinfo=UTC)  # C, far quicker than strptime
+        except ValueError:
+            pass
+    # The UCI spreadsheet exported as CSV writes 12/1/2010 8:26.
+    for pattern in ("%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S"):
         try:
             return datetime.strptime(text, pattern).replace(tzinfo=UTC)
         except ValueError:

@@ -107,11 +107,18 @@ def test_recommend_from_history_sums_scores_and_leaves_out_history_and_exclusion
     assert again == [(1, 0.9), (3, pytest.approx(0.7))]
 
 
-def test_served_list_fills_with_popular_products_in_order():
-    neighbours = {1: [(2, 0.5)]}
-    popular = [1, 7, 2, 8, 9]
-    assert served_list(neighbours, [1], popular, k=4, exclude={8}) == [(2, 0.5), (7, 0.0), (9, 0.0)]
-    assert served_list({}, [], popular, k=2) == [(1, 0.0), (7, 0.0)], "a new shopper gets the best-sellers"
+def test_served_list_blends_item_item_with_best_sellers_by_the_evidence_behind_it():
+    """Rank fusion: item-item weight = (share of the latest products with neighbours)^2, best-sellers 0.5.
+
+    History [1, 5]: only 1 has neighbours, so item-item weighs (1/2)^2 = 0.25: 2 scores 0.25/10 = 0.025,
+    3 scores 0.25/11 = 0.0227; best-sellers 7, 9 (8 is excluded, 1 is history) score 0.5/10 and 0.5/11.
+    """
+    neighbours = {1: [(2, 0.5), (3, 0.1)]}
+    served = served_list(neighbours, [1, 5], [1, 7, 8, 9], k=3, exclude={8})
+    assert served == [(7, pytest.approx(0.05)), (9, pytest.approx(0.5 / 11)), (2, pytest.approx(0.025))]
+    full = served_list(neighbours, [1], [7, 2], k=3)
+    assert full == [(2, pytest.approx(0.1 + 0.5 / 11)), (3, pytest.approx(1 / 11)), (7, pytest.approx(0.05))]
+    assert served_list({}, [], [1, 7], k=2) == [(1, 0.05), (7, pytest.approx(0.5 / 11))], "new shopper: best-sellers"
 
 
 def test_popular_products_counts_purchase_lines_since_a_date():
