@@ -2,12 +2,15 @@
 gunicorn with the production settings, against a real catalogue in a scratch database.
 
 Run: python -m benchmarks.pages_load [--dataset fashion-sample] [--clients 1,8,16,32]
-     [--scenarios product,product-uncached,photo] [--seconds 20] [--workers 2 --threads 4] [--out docs]
+     [--scenarios product,product-uncached,product-log-on,product-log-off,photo] [--seconds 20]
+     [--workers 2 --threads 4] [--also-bought-reads 5000] [--out docs]
 
 Steps: a scratch database beside the shop's (dropped at the end), migrate, import the dataset,
-embed it, collectstatic; per scenario a gunicorn on a free port; each scenario at each client count for a fixed
-time after a warm-up. The load generator is a thread per client in this process, on the same two
-cores as the server: its cost is part of what is measured.
+embed it, collectstatic, a seeded shopping history (demo.history) and the behavioural
+recommenders trained on it; per scenario a gunicorn on a free port; each scenario at each client
+count for a fixed time after a warm-up. The load generator is a thread per client in this process,
+on the same two cores as the server: its cost is part of what is measured. Each client keeps the
+session cookie the shop sets, as a browser does (the event log keys anonymous shoppers by it).
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ SCRATCH_SUFFIX = "_bench_pages"
 SCENARIOS = {
     "product": ("product page", {}),
     "product-uncached": ("product page, no similar-items cache", {"SIMILAR_ITEMS_CACHE_SECONDS": "0"}),
+    # The event log's cost on the page: the same load with logging on and off, side by side.
+    "product-log-on": ("product page, event log on", {"EVENT_LOG_ENABLED": "true"}),
+    "product-log-off": ("product page, event log off", {"EVENT_LOG_ENABLED": "false"}),
     "photo": ("search by photo", {}),
 }
 WORK_DIR = BASE_DIR / "var" / "bench-pages"
@@ -129,15 +135,21 @@ def run_load(port: int, requests: list[Request], clients: int, seconds: float, l
     def client() -> None:
         nonlocal errors
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        cookie = ""  # the session cookie, kept as a browser keeps it
         while time.perf_counter() < stop_at:
             with lock:
                 request = requests[next(counter) % len(requests)]
             headers = {"Content-Type": request.content_type} if request.content_type else {}
+            if cookie:
+                headers["Cookie"] = cookie
             started = time.perf_counter()
             try:
                 connection.request(request.method, request.path, body=request.body or None, headers=headers)
                 response = connection.getresponse()
                 response.read()
+                for value in response.headers.get_all("Set-Cookie") or []:
+                    if value.startswith("sessionid="):
+                        cookie = value.split(";", 1)[0]
                 elapsed = (time.perf_counter() - started) * 1000
                 with lock:
                     statuses[response.status] = statuses.get(response.status, 0) + 1
@@ -191,6 +203,11 @@ def scratch_setup(dataset: Path, limit: int | None) -> tuple[dict, str, dict]:
         ("Collecting static files", [*manage, "collectstatic", "--no-input", "--verbosity", "0"]),
         ("Importing the catalogue", [*manage, "import_catalog", str(dataset), "--no-queue", *limit_args]),
         ("Computing the embeddings", [*manage, "embed_products", "--missing", "--now"]),
+        (
+            "A shopping history",
+            [*manage, "shell", "-c", "from demo.history import demo_history_generate; print(demo_history_generate())"],
+        ),
+        ("Training the behavioural recommenders", [*manage, "train_recommenders"]),
     ]
     for title, command in steps:
         print(f"== {title}", flush=True)
@@ -271,6 +288,78 @@ def warm_up(port: int, requests: list[Request], workers: int, threads: int) -> N
     print("warning: the warm-up did not settle within 3 minutes", file=sys.stderr)
 
 
+ALSO_BOUGHT_READS_CODE = """
+import json, random, time
+from recommendations.selectors import product_also_bought_list
+from shop.models import Product
+products = list(Product.objects.filter(is_active=True))
+random.Random({seed}).shuffle(products)
+for product in products[:200]:
+    product_also_bought_list(product=product)  # warm connection and caches
+timings, found = [], 0
+for number in range({reads}):
+    product = products[number % len(products)]
+    started = time.perf_counter()
+    found += bool(product_also_bought_list(product=product))
+    timings.append((time.perf_counter() - started) * 1000)
+timings.sort()
+# The event write alone: a returning anonymous shopper's product-page view.
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.sessions.backends.db import SessionStore
+from django.test import RequestFactory
+from events.models import Interaction
+from events.services import interaction_record_request
+request = RequestFactory().get("/products/1/", HTTP_USER_AGENT="Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0")
+request.user, request.session = AnonymousUser(), SessionStore()
+writes = []
+for number in range({reads}):
+    product = products[number % len(products)]
+    started = time.perf_counter()
+    interaction_record_request(request=request, product_id=product.pk, kind="view", surface="product_page")
+    writes.append((time.perf_counter() - started) * 1000)
+writes.sort()
+Interaction.objects.filter(session_key=request.session.session_key).delete()
+print(json.dumps({{"reads": len(timings), "p50": timings[len(timings) // 2],
+                  "p95": timings[int(len(timings) * 0.95)], "with_list": found / len(timings),
+                  "write_p50": writes[len(writes) // 2], "write_p95": writes[int(len(writes) * 0.95)]}}))
+"""
+
+
+def also_bought_reads(env: dict, reads: int, seed: int) -> dict:
+    """The "also bought" read alone, in one process: p50/p95 ms over `reads` reads across the catalogue."""
+    import json
+
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(BASE_DIR / "manage.py"),
+            "shell",
+            "--verbosity",
+            "0",
+            "-c",
+            ALSO_BOUGHT_READS_CODE.format(reads=reads, seed=seed),
+        ],
+        env=env,
+        cwd=BASE_DIR,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def logging_cost(results: list[Result]) -> str:
+    """p50 of the page with the event log on minus off, per client count (when both ran)."""
+    on = {r.clients: r for r in results if r.scenario == SCENARIOS["product-log-on"][0]}
+    off = {r.clients: r for r in results if r.scenario == SCENARIOS["product-log-off"][0]}
+    lines = []
+    for clients in sorted(set(on) & set(off)):
+        a, b = on[clients].p(50), off[clients].p(50)
+        if a is not None and b is not None:
+            lines.append(f"  - {clients} client(s): p50 {a:.1f} ms on, {b:.1f} ms off: {a - b:+.2f} ms")
+    return "\n".join(lines)
+
+
 # --- report -----------------------------------------------------------------------------------
 
 
@@ -336,6 +425,10 @@ def append_report(out_dir: Path, results: list[Result], command: str, facts: dic
   vector search. Each scenario has a server of its own.
 - Search by photo: `POST /api/search/photo/` with {facts["photos"]} catalogue photos of
   `{facts["photo_dataset"]}` (held out from the searched catalogue when that is `fashion-extra`).
+- Each client keeps the session cookie, as a browser does. The page logs a `view` (event log on,
+  the default) and shows "Customers who bought this also bought" from a seeded history
+  (`demo.history`, {facts["history"]}) trained with `train_recommenders`.
+{facts["log_cost"]}{facts["also_bought"]}
 
 {table(results)}
 
@@ -359,8 +452,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (the Dockerfile's)")
     parser.add_argument(
         "--scenarios",
-        default="product,product-uncached,photo",
-        help="product (similar items cached as configured), product-uncached (cache off), photo",
+        default="product,product-uncached,product-log-on,product-log-off,photo",
+        help="product (similar items cached as configured), product-uncached (cache off), product-log-on and "
+        "product-log-off (the event log on and off, side by side), photo",
+    )
+    parser.add_argument(
+        "--also-bought-reads", type=int, default=5000, help="in-process reads of the also-bought list (0: skip)"
     )
     parser.add_argument("--seed", type=int, default=20261127)
     parser.add_argument("--out", type=Path, default=BASE_DIR / "docs")
@@ -372,25 +469,37 @@ def main(argv: list[str] | None = None) -> None:
     if not (dataset / "styles.csv").exists():
         raise SystemExit(f"Benchmark data not found: {dataset}. Set BENCH_DATA_DIR or pass --dataset PATH.")
     clients = [int(value) for value in args.clients.split(",") if value.strip()]
-    scenarios = {value.strip() for value in args.scenarios.split(",") if value.strip()}
-    if not scenarios or scenarios - set(SCENARIOS):
+    # In the order given: swapping two scenarios shows whether the machine's load drifted between them.
+    scenarios = list(dict.fromkeys(value.strip() for value in args.scenarios.split(",") if value.strip()))
+    if not scenarios or set(scenarios) - set(SCENARIOS):
         raise SystemExit(f"--scenarios takes some of {', '.join(SCENARIOS)}")
 
     started = time.perf_counter()
     load = loadavg()
     database, name, env = scratch_setup(dataset, args.limit)
     results: list[Result] = []
+    reads: dict = {}
     try:
         ids = product_ids(env)
+        if args.also_bought_reads:
+            print("== The also-bought read alone", flush=True)
+            reads = also_bought_reads(env, args.also_bought_reads, args.seed)
+            print(
+                f"also-bought read: p50 {reads['p50']:.3f} ms, p95 {reads['p95']:.3f} ms; "
+                f"event write: p50 {reads['write_p50']:.3f} ms, p95 {reads['write_p95']:.3f} ms",
+                flush=True,
+            )
         random.Random(args.seed).shuffle(ids)
         pages = [Request("GET", f"/products/{product_id}/") for product_id in ids]
         plans = {
             "product": pages,
             "product-uncached": pages,
+            "product-log-on": pages,
+            "product-log-off": pages,
             "photo": photo_requests(photos / "images", args.photo_count, args.seed) if "photo" in scenarios else [],
         }
         # One server per scenario, so one scenario's caches and warm-up do not help another.
-        for scenario in [name for name in SCENARIOS if name in scenarios]:
+        for scenario in scenarios:
             server, port = server_start({**env, **SCENARIOS[scenario][1]}, args.workers, args.threads)
             try:
                 print(f"== Warming up: {SCENARIOS[scenario][0]}", flush=True)
@@ -424,6 +533,20 @@ def main(argv: list[str] | None = None) -> None:
         "repeats": args.repeats,
         "photos": len(plans["photo"]),
         "photo_dataset": photos.name,
+        "history": "400 shoppers",
+        "log_cost": (
+            "- Event log on vs off (same load, a server each; p50 difference):\n" + logging_cost(results) + "\n"
+            if logging_cost(results)
+            else ""
+        ),
+        "also_bought": (
+            f'- "Also bought" read alone, in one process: p50 {reads["p50"]:.3f} ms, p95 {reads["p95"]:.3f} ms over '
+            f"{reads['reads']:,} reads across the catalogue ({reads['with_list']:.0%} of them with a list); "
+            f"the event write alone (a returning anonymous shopper's view, one INSERT committed without waiting "
+            f"for the WAL flush): p50 {reads['write_p50']:.3f} ms, p95 {reads['write_p95']:.3f} ms.\n"
+            if reads
+            else ""
+        ),
     }
     command = "python -m benchmarks.pages_load " + " ".join(sys.argv[1:] if argv is None else argv)
     image = plot(results, args.out / "img")

@@ -166,3 +166,46 @@ def latency_summary(values: Sequence[float]) -> dict[str, float]:
 def precision_at_k(matches: Sequence[bool], k: int) -> float:
     top = matches[:k]
     return sum(top) / len(top) if top else 0.0
+
+
+def ranking_metrics(
+    lists: Mapping[str, Sequence[int]],
+    truth: Mapping[str, Collection[int]],
+    catalogue_ids: Collection[int],
+    *,
+    k: int,
+) -> dict[str, float]:
+    """Top-k metrics of per-shopper lists against each shopper's ground truth, averaged over `truth`.
+
+    A shopper of `truth` without a list counts with an empty one. precision@k divides by k,
+    recall@k by the number of relevant products; NDCG uses binary gains; MAP@k is the H&M
+    competition's (average precision divided by min(relevant, k)); hit rate is the share with at
+    least one relevant product in the top k; coverage is the share of `catalogue_ids` shown to
+    anyone.
+    """
+    shoppers = [shopper for shopper, relevant in truth.items() if relevant]
+    totals = dict.fromkeys(("precision", "recall", "ndcg", "map", "hit_rate"), 0.0)
+    shown: set[int] = set()
+    for shopper in shoppers:
+        relevant = set(truth[shopper])
+        top = list(lists.get(shopper, ()))[:k]
+        shown.update(top)
+        hits = [product in relevant for product in top]
+        found = sum(hits)
+        totals["precision"] += found / k
+        totals["recall"] += found / len(relevant)
+        dcg = math.fsum(1 / math.log2(rank + 2) for rank, hit in enumerate(hits) if hit)
+        ideal = math.fsum(1 / math.log2(rank + 2) for rank in range(min(len(relevant), k)))
+        totals["ndcg"] += dcg / ideal
+        precision_sum, running = 0.0, 0
+        for rank, hit in enumerate(hits, start=1):
+            if hit:
+                running += 1
+                precision_sum += running / rank
+        totals["map"] += precision_sum / min(len(relevant), k)
+        totals["hit_rate"] += found > 0
+    n = len(shoppers)
+    result = {name: value / n if n else 0.0 for name, value in totals.items()}
+    catalogue = set(catalogue_ids)
+    result["coverage"] = len(shown & catalogue) / len(catalogue) if catalogue else 0.0
+    return result

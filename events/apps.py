@@ -6,3 +6,6 @@ class EventsConfig(AppConfig):
 
     name = "events"
     verbose_name = "Event log"
+
+    def ready(self) -> None:
+        from events import signals  # noqa: F401  (anonymous events join the account on login)

@@ -13,8 +13,11 @@ from recommendations.models import ProductEmbedding
 from recommendations.selectors import (
     SimilarProduct,
     image_similar_list,
+    product_also_bought_list,
     product_embedding_status,
     product_similar_list,
+    products_bought_together_list,
+    recommender_model_active,
 )
 from recommendations.services import active_model_name
 from shop.images import ImageError, load_image
@@ -126,3 +129,80 @@ class PhotoSearchApi(APIView):
             raise serializers.ValidationError({"image": [str(exc)]}) from None
         items = image_similar_list(image=image, k=params.validated_data["k"])
         return Response({"model": active_model_name(), "results": _results(request, items)})
+
+
+class BehaviourListSerializer(serializers.Serializer):
+    product = serializers.IntegerField(help_text="The product asked about.")
+    model = serializers.CharField(
+        allow_null=True, help_text='The recommender version that made the list ("also_bought v3"); null before any.'
+    )
+    results = SimilarProductSerializer(many=True)
+
+
+def _cart_product_ids(request: Request) -> list[int]:
+    """What the shopper already has in the cart (logged in, or the browser session's), never recommended."""
+    from shop.cart import cart_get
+
+    session = getattr(request, "session", None)
+    if not request.user.is_authenticated and session is None:
+        return []
+    return list(cart_get(user=request.user, session=session if session is not None else {}).quantities())
+
+
+def _behaviour_response(request: Request, product_id: int, kind: str, items: list[SimilarProduct]) -> Response:
+    model = recommender_model_active(kind=kind)
+    name = str(model) if model else None
+    return Response({"product": product_id, "model": name, "results": _results(request, items)})
+
+
+class ProductAlsoBoughtApi(APIView):
+    """GET /api/products/<id>/also-bought/?k=5: "customers who bought this also bought"."""
+
+    @extend_schema(
+        operation_id="products_also_bought_list",
+        auth=PUBLIC_AUTH,
+        summary="Customers who bought this also bought",
+        description=(
+            "Products that the same shoppers bought (and, with less weight, viewed or put in their cart), best first; "
+            "`score` is the item-item similarity of the active `also_bought` model (trained from the event log). "
+            "Only products on sale and in stock, never the product itself or what is in the shopper's cart; "
+            "empty when there is not enough evidence."
+        ),
+        parameters=[CountSerializer],
+        responses={200: BehaviourListSerializer, **error_responses(400, 404)},
+        tags=["recommendations"],
+    )
+    def get(self, request: Request, product_id: int) -> Response:
+        params = CountSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        product = product_get(product_id=product_id)
+        items = product_also_bought_list(
+            product=product, k=params.validated_data["k"], exclude_ids=_cart_product_ids(request)
+        )
+        return _behaviour_response(request, product.pk, "also_bought", items)
+
+
+class ProductBoughtTogetherApi(APIView):
+    """GET /api/products/<id>/bought-together/?k=5: "frequently bought together" (same baskets)."""
+
+    @extend_schema(
+        operation_id="products_bought_together_list",
+        auth=PUBLIC_AUTH,
+        summary="Frequently bought together",
+        description=(
+            "Products bought in the same orders as this one, best first; `score` is how often they share a basket, "
+            "damped for best-sellers (active `bought_together` model). Only products on sale and in stock, never the "
+            "product itself or what is in the shopper's cart; empty when there is not enough evidence."
+        ),
+        parameters=[CountSerializer],
+        responses={200: BehaviourListSerializer, **error_responses(400, 404)},
+        tags=["recommendations"],
+    )
+    def get(self, request: Request, product_id: int) -> Response:
+        params = CountSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        product = product_get(product_id=product_id)
+        items = products_bought_together_list(
+            product_ids=[product.pk], k=params.validated_data["k"], exclude_ids=_cart_product_ids(request)
+        )
+        return _behaviour_response(request, product.pk, "bought_together", items)

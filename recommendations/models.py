@@ -92,3 +92,67 @@ class CategoryClassifier(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.model_name} classifier v{self.version} ({self.algorithm})"
+
+
+class RecommenderModel(models.Model):
+    """One trained version of a behavioural recommender: its neighbour lists are ProductNeighbour rows.
+
+    Exactly one version per kind is active; training writes the new version's rows first and then
+    switches `is_active` in one transaction, so product pages never see a moment without lists.
+    """
+
+    class Kind(models.TextChoices):
+        ALSO_BOUGHT = "also_bought", _("customers who bought this also bought")
+        BOUGHT_TOGETHER = "bought_together", _("frequently bought together")
+
+    kind = models.CharField(_("kind"), max_length=24, choices=Kind.choices)
+    version = models.PositiveIntegerField(_("version"))
+    # Method, weights, half-life, n, min_support...: what this version was trained with.
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+    trained_at = models.DateTimeField(_("trained at"))
+    # Events read (all kinds) and the newest event's time: what the version knows about.
+    n_events = models.PositiveIntegerField(_("events trained on"), default=0)
+    up_to = models.DateTimeField(_("events up to"), null=True, blank=True)
+    n_products = models.PositiveIntegerField(_("products with neighbours"), default=0)
+    n_neighbours = models.PositiveIntegerField(_("neighbour rows"), default=0)
+    # Evaluation figures (offline evaluation may add its own); coverage figures from training.
+    metrics = models.JSONField(_("metrics"), default=dict, blank=True)
+    is_active = models.BooleanField(_("active"), default=False)
+
+    class Meta:
+        verbose_name = _("recommender model")
+        verbose_name_plural = _("recommender models")
+        ordering = ["kind", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "version"], name="recommender_one_per_version"),
+            models.UniqueConstraint(
+                fields=["kind"], condition=models.Q(is_active=True), name="recommender_one_active_per_kind"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} v{self.version}"
+
+
+class ProductNeighbour(models.Model):
+    """One entry of a product's list in one recommender version: `neighbour` at `rank` (1 = best)."""
+
+    model = models.ForeignKey(
+        RecommenderModel, models.CASCADE, related_name="neighbours", verbose_name=_("recommender model")
+    )
+    product = models.ForeignKey(Product, models.CASCADE, related_name="+", verbose_name=_("product"))
+    neighbour = models.ForeignKey(Product, models.CASCADE, related_name="+", verbose_name=_("neighbour"))
+    rank = models.PositiveSmallIntegerField(_("rank"))
+    score = models.FloatField(_("score"))
+
+    class Meta:
+        verbose_name = _("product neighbour")
+        verbose_name_plural = _("product neighbours")
+        constraints = [
+            models.UniqueConstraint(fields=["model", "product", "rank"], name="neighbour_unique_rank"),
+            models.CheckConstraint(condition=~models.Q(product=models.F("neighbour")), name="neighbour_not_itself"),
+        ]
+        # The unique constraint's index (model, product, rank) serves the product page's read.
+
+    def __str__(self) -> str:
+        return f"{self.model}: {self.product_id} → {self.neighbour_id} (#{self.rank})"

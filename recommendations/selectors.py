@@ -6,6 +6,7 @@ The storefront, the API and the evaluation call these. Vectors are written by se
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ from pgvector import HalfVector
 from PIL import Image, ImageOps
 
 from recommendations.classifier import photo_categories_predict
-from recommendations.models import ProductEmbedding
+from recommendations.models import ProductEmbedding, ProductNeighbour, RecommenderModel
 from recommendations.services import active_model_name, embedder_get, image_embed
 from recommendations.vectors import halfvec_sql
 from shop.models import Product
@@ -241,3 +242,86 @@ def products_with_embedding_status(queryset: QuerySet[Product]) -> QuerySet[Prod
         embedding_status=Subquery(embedding.values("status")[:1]),
         embedding_error=Subquery(embedding.values("error")[:1]),
     )
+
+
+# --- Behavioural lists: "customers who bought this also bought", "frequently bought together" ---
+
+# One indexed read of the active version's rows (model, product, rank), filtered as a shopper
+# expects: on sale, in stock, not the product itself, not what is already in the cart. (Products
+# without a price are shown, as in every other list, with the card saying so.) The
+# active version is joined in the same statement, so a version switch is never seen half done.
+NEIGHBOURS_SQL = """
+SELECT n.neighbour_id, SUM(n.score) AS score
+FROM recommendations_productneighbour n
+JOIN recommendations_recommendermodel m ON m.id = n.model_id AND m.kind = %(kind)s AND m.is_active
+JOIN shop_product p ON p.id = n.neighbour_id AND p.is_active AND p.stock > 0
+WHERE n.product_id = ANY(%(products)s) AND n.neighbour_id <> ALL(%(exclude)s) AND n.score >= %(min_score)s
+GROUP BY n.neighbour_id
+ORDER BY score DESC, n.neighbour_id
+LIMIT %(k)s
+"""
+
+
+def _neighbours_ranked(*, kind: str, product_ids: list[int], k: int, exclude_ids: list[int]) -> list[tuple[int, float]]:
+    if not product_ids:
+        return []
+    params = {
+        "kind": kind,
+        "products": product_ids,
+        "exclude": [*product_ids, *exclude_ids] or [0],
+        "min_score": settings.RECOMMENDER_MIN_SCORE,
+        "k": k,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(NEIGHBOURS_SQL, params)
+        return [(row[0], float(row[1])) for row in cursor.fetchall()]
+
+
+def _behaviour_products(ranked: list[tuple[int, float]]) -> list[SimilarProduct]:
+    products = Product.objects.select_related("category").in_bulk([pk for pk, _ in ranked])
+    return [SimilarProduct(products[pk], score) for pk, score in ranked if pk in products]
+
+
+def product_also_bought_list(
+    *, product: Product, k: int | None = None, exclude_ids: Iterable[int] = ()
+) -> list[SimilarProduct]:
+    """ "Customers who bought this also bought": the active also_bought version's list for the
+    product, best first; `score` is the item-item similarity. Empty without enough evidence
+    (pairs below RECOMMENDER_MIN_SUPPORT shoppers are never stored, scores below
+    RECOMMENDER_MIN_SCORE never shown).
+
+    One query, the products included: the same filters as NEIGHBOURS_SQL, in rank order (ranks
+    are stored best score first).
+    """
+    rows = (
+        ProductNeighbour.objects.filter(
+            model__kind=RecommenderModel.Kind.ALSO_BOUGHT,
+            model__is_active=True,
+            product=product,
+            neighbour__is_active=True,
+            neighbour__stock__gt=0,
+            score__gte=settings.RECOMMENDER_MIN_SCORE,
+        )
+        .exclude(neighbour_id__in=list(exclude_ids))
+        .select_related("neighbour__category")
+        .order_by("rank")[: k or settings.SIMILAR_ITEMS_COUNT]
+    )
+    return [SimilarProduct(row.neighbour, row.score) for row in rows]
+
+
+def products_bought_together_list(
+    *, product_ids: Iterable[int], k: int | None = None, exclude_ids: Iterable[int] = ()
+) -> list[SimilarProduct]:
+    """ "Frequently bought together" with these products (a product, or a whole cart): their
+    neighbours from baskets, scores summed over the given products, never one of them."""
+    ranked = _neighbours_ranked(
+        kind="bought_together",
+        product_ids=list(product_ids),
+        k=k or settings.SIMILAR_ITEMS_COUNT,
+        exclude_ids=list(exclude_ids),
+    )
+    return _behaviour_products(ranked)
+
+
+def recommender_model_active(*, kind: str) -> RecommenderModel | None:
+    return RecommenderModel.objects.filter(kind=kind, is_active=True).first()

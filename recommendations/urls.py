@@ -5,5 +5,11 @@ from recommendations import apis
 app_name = "recommendations-api"
 urlpatterns = [
     path("products/<int:product_id>/similar/", apis.ProductSimilarApi.as_view(), name="product_similar"),
+    path("products/<int:product_id>/also-bought/", apis.ProductAlsoBoughtApi.as_view(), name="product_also_bought"),
+    path(
+        "products/<int:product_id>/bought-together/",
+        apis.ProductBoughtTogetherApi.as_view(),
+        name="product_bought_together",
+    ),
     path("search/photo/", apis.PhotoSearchApi.as_view(), name="photo_search"),
 ]

@@ -15,6 +15,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import PUBLIC_AUTH, Conflict, error_responses
+from events.models import Interaction
+from events.services import interaction_record_request
 from shop import serializers as s
 from shop.cart import DbCart, cart_add, cart_remove, cart_summary, cart_update
 from shop.checkout import CheckoutError, order_get_for_user, order_list_for_user, order_place
@@ -116,7 +118,15 @@ class ProductDetailApi(APIView):
         tags=["products"],
     )
     def get(self, request: Request, product_id: int) -> Response:
-        return _product_response(request, _product_for(request, product_id))
+        product = _product_for(request, product_id)
+        interaction_record_request(
+            request=request,
+            product_id=product.pk,
+            kind=Interaction.Kind.VIEW,
+            surface=Interaction.Surface.API,
+            new_session=False,  # API clients rarely keep cookies: only known shoppers are logged
+        )
+        return _product_response(request, product)
 
     @extend_schema(
         operation_id="products_update",

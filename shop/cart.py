@@ -228,6 +228,7 @@ def cart_add(*, cart: BaseCart, product_id: int, quantity: int = 1) -> int:
         already = f"; you already have {current} in your cart" if current else ""
         raise ValidationError(f"Only {product.stock} of “{product.name}” left in stock{already}.", code="stock")
     cart.set_quantity(product.pk, new)
+    _log_change(cart, product.pk, quantity)
     return new
 
 
@@ -239,19 +240,32 @@ def cart_update(*, cart: BaseCart, product_id: int, quantity: int) -> int:
         return 0
     _check_quantity(quantity)
     cart.lock()
-    if product_id not in cart.quantities():
+    current = cart.quantities().get(product_id)
+    if current is None:
         raise ValidationError("This product is not in your cart.", code="not_in_cart")
     product = _product(product_id)
     problem = product_problem(product, quantity)
     if problem:
         raise ValidationError(problem, code="unavailable")
     cart.set_quantity(product.pk, quantity)
+    _log_change(cart, product.pk, quantity - current)
     return quantity
 
 
 def cart_remove(*, cart: BaseCart, product_id: int) -> None:
     """Remove a line; removing what is not there is not an error."""
+    removed = cart.quantities().get(product_id, 0)
     cart.remove(product_id)
+    _log_change(cart, product_id, -removed)
+
+
+def _log_change(cart: BaseCart, product_id: int, delta: int) -> None:
+    """The event log's add_to_cart / remove_from_cart, written once the change commits."""
+    from events.services import cart_event_record
+
+    cart_event_record(
+        user=getattr(cart, "user", None), session=getattr(cart, "session", None), product_id=product_id, delta=delta
+    )
 
 
 @transaction.atomic

@@ -20,6 +20,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from recommendations.selectors import products_bought_together_list
 from shop import cart as carts
 from shop import checkout as checkouts
 from shop.models import Order, Product
@@ -74,7 +75,8 @@ def _next_url(request: HttpRequest) -> str | None:
 
 
 def cart_detail(request: HttpRequest) -> HttpResponse:
-    """shop/cart.html: lines priced now (`summary`), each with its own error messages (`rows`)."""
+    """shop/cart.html: lines priced now (`summary`), each with its own error messages (`rows`), and
+    what is frequently bought together with them (`bought_together`)."""
     summary = carts.cart_summary(cart=_cart(request))
     line_errors: dict[int, list[str]] = {}
     general = []
@@ -88,7 +90,13 @@ def cart_detail(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "shop/cart.html",
-        {"summary": summary, "rows": rows, "general_messages": general, "max_quantity": settings.CART_MAX_QUANTITY},
+        {
+            "summary": summary,
+            "rows": rows,
+            "general_messages": general,
+            "max_quantity": settings.CART_MAX_QUANTITY,
+            "bought_together": products_bought_together_list(product_ids=[line.product.pk for line in summary.lines]),
+        },
     )
 
 

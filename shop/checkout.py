@@ -22,6 +22,7 @@ from django.db.models import F, QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from events.services import order_purchases_schedule
 from shop.cart import BaseCart, product_problem
 from shop.models import Order, OrderLine, Product
 from shop.prices import format_price
@@ -149,6 +150,8 @@ def order_place(
             Product.objects.filter(pk=line.product_id).update(stock=F("stock") - line.quantity)
         cart.clear()
         transaction.on_commit(lambda: order_confirmation_send(order_id=order.pk))
+        # One purchase event per line, written after commit (a guest's under the session's shopper key).
+        order_purchases_schedule(order_id=order.pk, session=getattr(cart, "session", None))
     return order
 
 

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from django.core.paginator import Paginator
 from django.forms import Form
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
+from django.utils.cache import add_never_cache_headers
 from django.utils.http import urlencode
 
 from config.api import PhotoSearchThrottle
-from recommendations.selectors import image_similar_list, product_embedding_status, product_similar_list
+from events.models import Interaction
+from events.services import PHOTO_SEARCH_REF, RECOMMENDATION_LISTS, interaction_record_request
+from recommendations.selectors import (
+    image_similar_list,
+    product_also_bought_list,
+    product_embedding_status,
+    product_similar_list,
+)
+from shop.cart import cart_get
 from shop.filters import ProductFilterSet
 from shop.forms import PhotoSearchForm
 from shop.models import Category
@@ -89,12 +98,19 @@ def search(request: HttpRequest) -> HttpResponse:
 
 
 def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
-    """shop/product_detail.html: the product, its visually similar items and more of its type."""
+    """shop/product_detail.html: the product, its visually similar items, what its buyers also
+    bought (`also_bought`) and more of its type. `?ref=<list>` records a click and redirects."""
     product = product_get(product_id=product_id)
+    if "ref" in request.GET:
+        return _click_redirect(request, product.pk)
+    interaction_record_request(
+        request=request, product_id=product.pk, kind=Interaction.Kind.VIEW, surface=Interaction.Surface.PRODUCT_PAGE
+    )
     similar = product_similar_list(product=product)
     more_filters = ProductFilters(
         gender=(product.gender,) if product.gender and product.gender != UNISEX else (),
     )
+    in_cart = cart_get(user=request.user, session=request.session).quantities()
     return render(
         request,
         "shop/product_detail.html",
@@ -109,8 +125,35 @@ def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
             ),
             "more_title": listing_title(more_filters, subject=product.category.name if product.category else ""),
             "more_query": f"?{urlencode({'gender': product.gender})}" if more_filters.gender else "",
+            "also_bought": product_also_bought_list(product=product, exclude_ids=in_cart),
+            "canonical_url": request.build_absolute_uri(product.get_absolute_url()),
         },
     )
+
+
+def _click_redirect(request: HttpRequest, product_id: int) -> HttpResponse:
+    """Record a click from a list (`ref`), then redirect to the URL without it: the product page
+    stays one cacheable, shareable URL, and a shared link with `ref` is not counted twice by caches."""
+    ref = request.GET.get("ref", "")
+    if ref == PHOTO_SEARCH_REF:
+        kind, source_list = Interaction.Kind.PHOTO_SEARCH_CLICK, ""
+    elif ref in RECOMMENDATION_LISTS:
+        kind, source_list = Interaction.Kind.RECOMMENDATION_CLICK, ref
+    else:
+        kind = None  # an unknown list: just drop it
+    if kind is not None:
+        interaction_record_request(
+            request=request,
+            product_id=product_id,
+            kind=kind,
+            surface=Interaction.Surface.PRODUCT_PAGE,
+            source_list=source_list,
+        )
+    params = request.GET.copy()
+    params.pop("ref", None)
+    response = HttpResponseRedirect(f"{request.path}?{params.urlencode()}" if params else request.path)
+    add_never_cache_headers(response)  # every click must reach the shop to be counted
+    return response
 
 
 def photo_search(request: HttpRequest) -> HttpResponse:

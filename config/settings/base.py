@@ -274,3 +274,30 @@ IMPORT_DEFAULT_STOCK = env.int("IMPORT_DEFAULT_STOCK", default=10)
 # catalogue of this many products.
 DEMO_DATASET = env("DEMO_DATASET", default="") or None
 DEMO_PRODUCTS = env.int("DEMO_PRODUCTS", default=300)
+# Then a shopping history: a file imported by import_interactions (with its layout), else a
+# seeded one of this many demo shoppers.
+DEMO_INTERACTIONS = env("DEMO_INTERACTIONS", default="") or None
+DEMO_INTERACTIONS_LAYOUT = env("DEMO_INTERACTIONS_LAYOUT", default="") or None
+DEMO_SHOPPERS = env.int("DEMO_SHOPPERS", default=400)
+
+# --- Event log and behavioural recommenders (events/, recommendations/recommenders.py) ---
+# The shop logs views, cart changes, purchases and recommendation clicks (never for bots).
+EVENT_LOG_ENABLED = env.bool("EVENT_LOG_ENABLED", default=True)
+# Events the shop logged are deleted after this many days by a daily purge (0 keeps them).
+EVENT_LOG_RETENTION_DAYS = env.int("EVENT_LOG_RETENTION_DAYS", default=365)
+CELERY_TASK_ROUTES["events.tasks.*"] = {"queue": "celery"}
+CELERY_BEAT_SCHEDULE["interactions-purge"] = {
+    "task": "events.tasks.interactions_purge_task",
+    "schedule": env.float("EVENT_LOG_PURGE_SECONDS", default=24 * 3600.0),
+}
+CELERY_BEAT_SCHEDULE["recommenders-train"] = {
+    "task": "recommendations.tasks.recommenders_train_task",
+    "schedule": env.float("RECOMMENDERS_TRAIN_SECONDS", default=3600.0),
+}
+# Neighbours stored per product, and the evidence a pair needs: shoppers (or baskets) in common
+# at training, a score at serving.
+RECOMMENDER_NEIGHBOURS = env.int("RECOMMENDER_NEIGHBOURS", default=20)
+RECOMMENDER_MIN_SUPPORT = env.int("RECOMMENDER_MIN_SUPPORT", default=2)
+RECOMMENDER_MIN_SCORE = env.float("RECOMMENDER_MIN_SCORE", default=0.0)
+# Versions kept per kind (the active one included); older ones are deleted after a switch.
+RECOMMENDER_KEEP_VERSIONS = env.int("RECOMMENDER_KEEP_VERSIONS", default=2)

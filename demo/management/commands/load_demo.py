@@ -1,4 +1,4 @@
-"""python manage.py load_demo: an admin user and a catalogue, so the shop has something to show."""
+"""python manage.py load_demo: an admin user, a catalogue and a shopping history, so the shop has something to show."""
 
 import secrets
 from pathlib import Path
@@ -6,10 +6,11 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from demo.catalog import demo_stock, generate_demo_catalog
+from demo.history import demo_history_load
 from demo.prices import demo_prices_fill
 from shop.models import Product
 from shop.services import product_stock_set
@@ -19,14 +20,28 @@ class Command(BaseCommand):
     help = (
         "Create the demo admin (credentials kept in var/demo-admin.txt) and import a catalogue: "
         "DEMO_DATASET=PATH (or --dataset) in the Kaggle layout, else a generated one. Products without "
-        "a price get a demo price by article type."
+        "a price get a demo price by article type. Then a shopping history (DEMO_INTERACTIONS=PATH with "
+        "DEMO_INTERACTIONS_LAYOUT imported by import_interactions, else a seeded one of DEMO_SHOPPERS shoppers) "
+        "and the behavioural recommenders trained on it."
     )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--dataset", type=Path, default=settings.DEMO_DATASET)
         parser.add_argument("--count", type=int, default=settings.DEMO_PRODUCTS)
+        parser.add_argument("--interactions", type=Path, default=settings.DEMO_INTERACTIONS)
+        parser.add_argument("--interactions-layout", default=settings.DEMO_INTERACTIONS_LAYOUT)
+        parser.add_argument("--shoppers", type=int, default=settings.DEMO_SHOPPERS)
 
-    def handle(self, *args, dataset: Path | None, count: int, **options) -> None:
+    def handle(
+        self,
+        *args,
+        dataset: Path | None,
+        count: int,
+        interactions: Path | None,
+        interactions_layout: str | None,
+        shoppers: int,
+        **options,
+    ) -> None:
         var = Path(settings.BASE_DIR) / "var"
         var.mkdir(exist_ok=True)
         self._ensure_admin(var / "demo-admin.txt")
@@ -49,6 +64,14 @@ class Command(BaseCommand):
                 f"{priced} products had no price and got a demo price by article type (demo data; "
                 "import_catalog itself never invents prices)."
             )
+        self._history(interactions, interactions_layout, shoppers)
+
+    def _history(self, interactions: Path | None, layout: str | None, shoppers: int) -> None:
+        """Shoppers' events for "Customers who bought this also bought", then the recommenders trained."""
+        try:
+            demo_history_load(interactions=interactions, layout=layout, shoppers=shoppers, stdout=self.stdout)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
 
     def _ensure_admin(self, credentials: Path) -> None:
         User = get_user_model()

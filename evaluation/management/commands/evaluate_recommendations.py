@@ -19,6 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from evaluation.common import DEFAULT_K_VALUES, EvaluationError, k_values_parse
+from evaluation.interactions import DEFAULT_K, interactions_report_write, interactions_steps
 from evaluation.photo_search import label_map_read, photo_queries_read, photo_search_evaluate
 from evaluation.report import plots_write, report_build, report_markdown, report_text
 from evaluation.runs import (
@@ -70,6 +71,26 @@ class Command(BaseCommand):
             default=Path(settings.BASE_DIR) / "var" / "evaluation",
             help="folder for report.json, report.md and the plots (default var/evaluation/)",
         )
+        history = parser.add_argument_group("purchase histories (--interactions)")
+        history.add_argument(
+            "--interactions",
+            type=Path,
+            default=None,
+            help="evaluate the behavioural recommenders on this purchase history, imported into a scratch database",
+        )
+        history.add_argument("--layout", choices=("hm", "online-retail", "movielens"), help="the history's layout")
+        history.add_argument("--split-date", default=None, help="train before YYYY-MM-DD, test on purchases from it")
+        history.add_argument("--test-until", default=None, help="test purchases before this YYYY-MM-DD only")
+        history.add_argument(
+            "--split", default=None, help="stratified:SHARE: each shopper's events split at random (MovieLens)"
+        )
+        history.add_argument("--seed", type=int, default=42, help="random seed of --split (default 42)")
+        history.add_argument("--k", type=int, default=DEFAULT_K, help=f"list length (default {DEFAULT_K})")
+        history.add_argument(
+            "--no-images", action="store_true", help="H&M: import without embedding the images (no visual method)"
+        )
+        # The inner run of --interactions: evaluate the history already in this database.
+        parser.add_argument("--interactions-in-database", action="store_true", help=argparse.SUPPRESS)
         # Set by a --dataset run for its inner evaluation, so the report names what was evaluated.
         parser.add_argument("--report-dataset", default=None, help=argparse.SUPPRESS)
         parser.add_argument("--report-command", default=None, help=argparse.SUPPRESS)
@@ -86,6 +107,9 @@ class Command(BaseCommand):
         if options["label_map"] is not None and options["labels"] is None:
             raise CommandError("--label-map needs --queries and --labels.")
         command = options["report_command"] or self._command_line(options)
+        if options["interactions"] is not None or options["interactions_in_database"]:
+            self._interactions(command, options)
+            return
         if options["dataset"] is not None:
             self._evaluate_dataset(options["dataset"], k_values, command, options)
             return
@@ -138,6 +162,85 @@ class Command(BaseCommand):
         files = ", ".join(["report.json", "report.md", *report["plots"]])
         self.stdout.write(self.style.SUCCESS(f"Report written to {output}/: {files}"))
 
+    def _interactions(self, command: str, options: dict) -> None:
+        from evaluation.interactions import interactions_evaluate_database, split_make
+
+        if options["layout"] is None:
+            raise CommandError("--interactions needs --layout hm|online-retail|movielens.")
+        if options["k"] < 1:
+            raise CommandError("--k must be at least 1.")
+        try:
+            split_make([], split_date=options["split_date"], split=options["split"], seed=options["seed"],
+                       test_until=options["test_until"])  # fmt: skip
+        except EvaluationError as exc:
+            raise CommandError(str(exc)) from None
+        if options["interactions_in_database"]:
+            started = time.monotonic()
+            try:
+                report = interactions_evaluate_database(
+                    layout=options["layout"],
+                    split_date=options["split_date"],
+                    split=options["split"],
+                    seed=options["seed"],
+                    test_until=options["test_until"],
+                    k=options["k"],
+                )
+            except EvaluationError as exc:
+                raise CommandError(str(exc)) from None
+            report.update(
+                dataset=options["report_dataset"], command=command, elapsed_seconds=round(time.monotonic() - started, 1)
+            )
+            text, files = interactions_report_write(report, options["output"])
+            self.stdout.write(text)
+            self.stdout.write(self.style.SUCCESS(f"Report written to {options['output']}/: {', '.join(files)}"))
+            return
+        path = options["interactions"].resolve()
+        if not path.exists():
+            raise CommandError(f"{path} not found.")
+        inner = ["--interactions-in-database", "--layout", options["layout"], "--k", str(options["k"])]
+        inner += ["--seed", str(options["seed"]), "--verbosity", str(options["verbosity"])]
+        for option in ("split_date", "split", "test_until"):
+            if options[option] is not None:
+                inner += [f"--{option.replace('_', '-')}", options[option]]
+        inner += ["--output", str(Path(options["output"]).resolve()), "--report-dataset", str(path)]
+        inner += ["--report-command", command]
+        steps = interactions_steps(
+            manage_py=Path(settings.BASE_DIR) / "manage.py",
+            path=path,
+            layout=options["layout"],
+            embed=options["layout"] == "hm" and not options["no_images"],
+            evaluate_args=inner,
+        )
+        self._run_in_scratch(steps, options)
+
+    def _run_in_scratch(self, steps: list, options: dict) -> None:
+        database = settings.DATABASES["default"]
+        name = scratch_database_name(database["NAME"])
+        media = Path(tempfile.mkdtemp(prefix="evaluate-recommendations-media-"))
+        started = time.monotonic()
+        try:
+            scratch_database_create(database, name)
+            environment = scratch_environment(database_url_=database_url(database, name), media_root=media)
+            for title, step, extra in steps:
+                self.stdout.write(f"{title} (scratch database {name})...")
+                self.stdout.flush()
+                sys.stderr.flush()
+                step_started = time.monotonic()
+                returncode = subprocess.run(step, env={**environment, **extra}, cwd=settings.BASE_DIR).returncode
+                if returncode:
+                    raise CommandError(f"{title} failed with exit status {returncode}: {shlex.join(step)}")
+                self.stdout.write(f"{title}: done in {time.monotonic() - step_started:.0f} s")
+        finally:
+            if options["keep_scratch"]:
+                self.stdout.write(
+                    f"Kept the scratch database {name} (DATABASE_URL={database_url(database, name)}) "
+                    f"and its images in {media} (MEDIA_ROOT)."
+                )
+            else:
+                scratch_database_drop(database, name)
+                shutil.rmtree(media, ignore_errors=True)
+        self.stdout.write(self.style.SUCCESS(f"Evaluated in {time.monotonic() - started:.0f} s."))
+
     def _evaluate_dataset(self, dataset: Path, k_values: list[int], command: str, options: dict) -> None:
         dataset = dataset.resolve()
         if not (dataset / "styles.csv").is_file():
@@ -184,6 +287,15 @@ class Command(BaseCommand):
         """What was typed, or (when called from code) the equivalent command line."""
         if len(sys.argv) > 1 and sys.argv[1] == "evaluate_recommendations":
             return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
+        if options["interactions"] is not None:
+            parts = ["manage.py", "evaluate_recommendations", "--interactions", str(options["interactions"])]
+            for option in ("layout", "split_date", "split", "test_until"):
+                if options[option] is not None:
+                    parts += [f"--{option.replace('_', '-')}", str(options[option])]
+            parts += ["--k", str(options["k"])]
+            if options["split"] is not None:
+                parts += ["--seed", str(options["seed"])]
+            return shlex.join(parts)
         parts = ["manage.py", "evaluate_recommendations", "--k-values", options["k_values"]]
         for option in ("limit", "dataset", *PATH_OPTIONS):
             if options[option] is not None:

@@ -1,0 +1,455 @@
+"""Offline evaluation of the behavioural recommenders on a real purchase history.
+
+Pure: events in (recommendations.collaborative.EventRow), numbers out; the command reads the
+events from a scratch database the history was imported into.
+
+The protocol (`methods`): train on the events before the split; the test shoppers are those with
+at least one training purchase; each one's ground truth is the distinct products they bought in
+the test period that they had not bought before the split and that were sold at least once before
+it; every method's list leaves out what that shopper bought before. Repeat purchases are measured
+apart (`repeat`): the ground truth keeps re-orders, the lists may hold past purchases, and a
+buy-again baseline stands beside them.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from evaluation.common import EvaluationError
+from evaluation.metrics import ranking_metrics
+from recommendations.collaborative import (
+    DEFAULT_HALF_LIFE_DAYS,
+    PURCHASE,
+    EventRow,
+    bought_together,
+    interaction_matrix,
+    item_item_neighbours,
+    popular_products,
+    recommend_from_history,
+    served_list,
+)
+
+DEFAULT_K = 12  # the H&M competition's cut-off
+RECENT_DAYS = 7  # popularity_recent counts the last week before the split
+ITEM_ITEM_VARIANTS = ("cosine", "bm25", "tfidf")
+NEIGHBOURS = 50  # neighbour list length kept per product in the evaluation (the shop keeps 20)
+
+
+@dataclass
+class Split:
+    """Training events and, per test shopper, what they bought in the test period."""
+
+    description: str
+    train: list[EventRow]
+    test_purchases: dict[str, list[int]]  # shopper -> products bought in the test period (with repeats)
+    test_time: datetime | None = None  # the split instant (recent popularity counts back from it)
+    half_life_days: float = DEFAULT_HALF_LIFE_DAYS
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def split_by_date(events: Iterable[EventRow], *, split: datetime, until: datetime | None = None) -> Split:
+    """Train on events before `split`; test on purchases from `split` up to `until` (excluded)."""
+    train: list[EventRow] = []
+    test: dict[str, list[int]] = defaultdict(list)
+    for event in events:
+        if event.created_at < split:
+            train.append(event)
+        elif (until is None or event.created_at < until) and event.kind == PURCHASE and event.shopper:
+            test[event.shopper].append(event.product_id)
+    description = f"date:{split.date().isoformat()}" + (f"..{until.date().isoformat()}" if until else "")
+    return Split(description=description, train=train, test_purchases=dict(test), test_time=split)
+
+
+def split_stratified(events: Iterable[EventRow], *, train_share: float, seed: int) -> Split:
+    """Each shopper's events split at random: `train_share` to training, the rest to the test.
+
+    As Microsoft Recommenders' python_stratified_split: per shopper, shuffled with the seed,
+    the first round(train_share * n) rows train. Shoppers are taken in sorted order so the
+    same seed gives the same split whatever the file order.
+    """
+    if not 0 < train_share < 1:
+        raise EvaluationError(f"the stratified training share must be between 0 and 1, got {train_share}.")
+    by_shopper: dict[str, list[EventRow]] = defaultdict(list)
+    for event in events:
+        if event.shopper:
+            by_shopper[event.shopper].append(event)
+    rng = random.Random(seed)
+    train: list[EventRow] = []
+    test: dict[str, list[int]] = {}
+    for shopper in sorted(by_shopper):
+        rows = sorted(by_shopper[shopper], key=lambda e: (e.created_at, e.product_id))
+        rng.shuffle(rows)
+        cut = round(train_share * len(rows))
+        train.extend(rows[:cut])
+        bought = [e.product_id for e in rows[cut:] if e.kind == PURCHASE]
+        if bought:
+            test[shopper] = bought
+    latest = max((e.created_at for e in train), default=None)
+    return Split(
+        description=f"stratified:{train_share:g}:seed{seed}",
+        train=train,
+        test_purchases=test,
+        test_time=latest + timedelta(seconds=1) if latest else None,
+        half_life_days=0.0,
+    )
+
+
+@dataclass
+class Prepared:
+    """What every method needs, computed once from the training events."""
+
+    split: Split
+    bought_before: dict[str, Counter]  # shopper -> purchase lines per product in training
+    history: dict[str, list[int]]  # shopper -> products in training, most recent first
+    sold_before: set[int]
+    truth: dict[str, set[int]]  # the new products each test shopper bought
+    truth_repeat: dict[str, set[int]]  # everything each test shopper bought (sold before the split)
+    catalogue: set[int]
+    train_events: int
+
+
+def prepare(split: Split) -> Prepared:
+    bought_before: dict[str, Counter] = defaultdict(Counter)
+    sold_before: set[int] = set()
+    last_seen: dict[str, dict[int, datetime]] = defaultdict(dict)
+    for event in split.train:
+        if event.kind == PURCHASE:
+            sold_before.add(event.product_id)
+            if event.shopper:
+                bought_before[event.shopper][event.product_id] += 1
+        if event.shopper and event.kind != "return":
+            seen = last_seen[event.shopper]
+            if event.product_id not in seen or seen[event.product_id] < event.created_at:
+                seen[event.product_id] = event.created_at
+    history = {
+        shopper: [product for product, _ in sorted(seen.items(), key=lambda pair: (pair[1], pair[0]), reverse=True)]
+        for shopper, seen in last_seen.items()
+    }
+    truth: dict[str, set[int]] = {}
+    truth_repeat: dict[str, set[int]] = {}
+    for shopper, products in split.test_purchases.items():
+        if not bought_before.get(shopper):
+            continue  # no training purchase: not a test shopper
+        known = {product for product in products if product in sold_before}
+        new = known - bought_before[shopper].keys()
+        if new:
+            truth[shopper] = new
+        if known:
+            truth_repeat[shopper] = known
+    return Prepared(
+        split=split,
+        bought_before=dict(bought_before),
+        history=history,
+        sold_before=sold_before,
+        truth=truth,
+        truth_repeat=truth_repeat,
+        catalogue=sold_before,
+        train_events=len(split.train),
+    )
+
+
+def _top_excluding(ranking: Sequence[int], exclude: Collection[int], k: int) -> list[int]:
+    out = []
+    for product in ranking:
+        if product not in exclude:
+            out.append(product)
+            if len(out) == k:
+                break
+    return out
+
+
+def methods_lists(
+    prepared: Prepared,
+    *,
+    k: int,
+    variants: Sequence[str] = ITEM_ITEM_VARIANTS,
+    visual: Callable[[Sequence[int], Collection[int], int], list[int]] | None = None,
+    repeat: bool = False,
+) -> dict[str, dict[str, list[int]]]:
+    """Each method's top-k list per test shopper.
+
+    With `repeat`, the lists may hold the shopper's past purchases (the "repeat" protocol).
+    """
+    train = prepared.split.train
+    shoppers = prepared.truth_repeat if repeat else prepared.truth
+    # A random (stratified) split has no "before": its test events are interleaved in time with the
+    # training ones, so nothing is decayed there.
+    data = interaction_matrix(train, now=prepared.split.test_time, half_life_days=prepared.split.half_life_days)
+    popular = popular_products(train)
+    recent_from = (prepared.split.test_time or datetime.max) - timedelta(days=RECENT_DAYS)
+    recent = popular_products(train, since=recent_from) if prepared.split.test_time else popular
+    neighbours = {variant: item_item_neighbours(data, method=variant, n=NEIGHBOURS) for variant in variants}
+    together = bought_together(train, n=NEIGHBOURS)
+    # The served list is the shop's: its method and its neighbour-list length (the defaults).
+    shop_neighbours = item_item_neighbours(data)
+    lists: dict[str, dict[str, list[int]]] = defaultdict(dict)
+    for shopper in shoppers:
+        exclude = set() if repeat else prepared.bought_before.get(shopper, Counter()).keys()
+        history = prepared.history.get(shopper, [])
+        lists["popularity"][shopper] = _top_excluding(popular, exclude, k)
+        lists["popularity_recent"][shopper] = _top_excluding(recent, exclude, k)
+        for variant in variants:
+            ranked = recommend_from_history(neighbours[variant], history, k=k, exclude=exclude, include_history=repeat)
+            lists[f"item_item_{variant}"][shopper] = [product for product, _ in ranked]
+        ranked = recommend_from_history(together, history, k=k, exclude=exclude, include_history=repeat)
+        lists["bought_together"][shopper] = [product for product, _ in ranked]
+        if visual is not None:
+            lists["visual"][shopper] = visual(history, exclude, k)
+        served = served_list(shop_neighbours, history, recent, k=k, exclude=exclude, include_history=repeat)
+        lists["served"][shopper] = [product for product, _ in served]
+        if repeat:
+            lists["buy_again"][shopper] = buy_again(prepared, shopper, k=k)
+    return dict(lists)
+
+
+def buy_again(prepared: Prepared, shopper: str, *, k: int) -> list[int]:
+    """The shopper's own past purchases, most often bought first, then most recent."""
+    counts = prepared.bought_before.get(shopper, Counter())
+    order = {product: rank for rank, product in enumerate(prepared.history.get(shopper, []))}
+    return sorted(counts, key=lambda product: (-counts[product], order.get(product, len(order)), product))[:k]
+
+
+def evaluate(
+    prepared: Prepared,
+    *,
+    k: int = DEFAULT_K,
+    variants: Sequence[str] = ITEM_ITEM_VARIANTS,
+    visual: Callable[[Sequence[int], Collection[int], int], list[int]] | None = None,
+    repeat: bool = True,
+) -> dict[str, Any]:
+    """Every method's metrics at k, in the report's "interactions" shape (without layout)."""
+    lists = methods_lists(prepared, k=k, variants=variants, visual=visual)
+    methods = {
+        name: ranking_metrics(per_shopper, prepared.truth, prepared.catalogue, k=k)
+        for name, per_shopper in lists.items()
+    }
+    result: dict[str, Any] = {
+        "split": prepared.split.description,
+        "k": k,
+        "train_events": prepared.train_events,
+        "test_users": len(prepared.truth),
+        "methods": methods,
+    }
+    if repeat:
+        repeat_lists = methods_lists(prepared, k=k, variants=variants, visual=visual, repeat=True)
+        result["repeat"] = {
+            "test_users": len(prepared.truth_repeat),
+            "methods": {
+                name: ranking_metrics(per_shopper, prepared.truth_repeat, prepared.catalogue, k=k)
+                for name, per_shopper in repeat_lists.items()
+            },
+        }
+    return result
+
+
+def per_shopper_counts(truth: Mapping[str, Collection[int]]) -> dict[str, float]:
+    sizes = [len(products) for products in truth.values()]
+    return {"shoppers": len(sizes), "mean_relevant": sum(sizes) / len(sizes) if sizes else 0.0}
+
+
+# --- Where the events come from ------------------------------------------------------------------
+
+
+def events_from_database() -> list[EventRow]:
+    """Every event in the (scratch) database, as training reads it; product ids are the shop's."""
+    from events.models import Interaction
+
+    rows = Interaction.objects.order_by("created_at", "pk").values_list(
+        "user_id", "customer_key", "session_key", "product_id", "kind", "quantity", "created_at", "basket"
+    )
+    events = []
+    for user_id, customer, session, product, kind, quantity, created_at, basket in rows.iterator(chunk_size=20000):
+        if user_id is not None:
+            shopper = f"user:{user_id}"
+        elif customer:
+            shopper = f"customer:{customer}"
+        elif session:
+            shopper = f"session:{session}"
+        else:
+            shopper = ""
+        events.append(EventRow(shopper, product, kind, quantity, created_at, basket))
+    return events
+
+
+def events_from_files(root, layout: str) -> list[EventRow]:
+    """The events of a history read straight from its files by the importer's readers (no database).
+
+    Products are numbered by SKU in order of first appearance; bad rows are left out as the
+    importer leaves them out.
+    """
+    from pathlib import Path
+
+    from events.imports import hm_transactions, movielens_events, retail_events, retail_file
+
+    root = Path(root)
+    readers = {
+        "hm": lambda: hm_transactions(root),
+        "online-retail": lambda: retail_events(retail_file(root)),
+        "movielens": lambda: movielens_events(root),
+    }
+    if layout not in readers:
+        raise EvaluationError(f"unknown layout {layout!r}; expected one of {', '.join(readers)}.")
+    ids: dict[str, int] = {}
+    events = []
+    for event in readers[layout]():
+        if not hasattr(event, "sku"):
+            continue  # a Problem: the importer reports and skips it
+        product = ids.setdefault(event.sku, len(ids) + 1)
+        shopper = f"customer:{event.customer_key}" if event.customer_key else ""
+        events.append(EventRow(shopper, product, event.kind, event.quantity, event.created_at, event.basket))
+    events.sort(key=lambda event: event.created_at)
+    return events
+
+
+def visual_ranker(vectors: Mapping[int, Sequence[float]], candidates: Collection[int], *, recent: int = 10):
+    """A `visual` method: products closest in image embedding to the shopper's latest purchases.
+
+    Score of a candidate: the sum of its cosine similarities to the shopper's `recent` latest
+    products (one matrix product). Candidates are products sold before the split with a vector.
+    """
+    import numpy as np
+
+    ids = sorted(product for product in candidates if product in vectors)
+    if not ids:
+        return None
+    matrix = np.asarray([vectors[product] for product in ids], dtype=np.float32)
+    matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    position = {product: row for row, product in enumerate(ids)}
+
+    def rank(history: Sequence[int], exclude: Collection[int], k: int) -> list[int]:
+        rows = [position[product] for product in history[:recent] if product in position]
+        if not rows:
+            return []
+        scores = matrix @ matrix[rows].sum(axis=0)
+        order = np.lexsort((np.asarray(ids), -scores))  # best first, ties by id
+        banned = set(exclude) | set(history)
+        return _top_excluding([ids[row] for row in order[: k + len(banned) + 1]], banned, k)
+
+    return rank
+
+
+def vectors_from_database() -> dict[int, list[float]]:
+    """Ready image vectors of the active model, by product id."""
+    from recommendations.models import ProductEmbedding
+    from recommendations.services import active_model_name
+
+    rows = ProductEmbedding.objects.filter(
+        model_name=active_model_name(), status=ProductEmbedding.Status.READY
+    ).values_list("product_id", "vector")
+    return {product: list(vector) for product, vector in rows.iterator(chunk_size=2000)}
+
+
+def split_make(
+    events: Iterable[EventRow],
+    *,
+    split_date: str | None,
+    split: str | None,
+    seed: int,
+    test_until: str | None = None,
+) -> Split:
+    """The split the options ask for: --split-date YYYY-MM-DD [--test-until] or --split stratified:SHARE."""
+    if (split_date is None) == (split is None):
+        raise EvaluationError("give exactly one of --split-date YYYY-MM-DD and --split stratified:SHARE.")
+    if split_date is not None:
+        start = _date(split_date, "--split-date")
+        until = _date(test_until, "--test-until") if test_until else None
+        if until is not None and until <= start:
+            raise EvaluationError("--test-until must be after --split-date.")
+        return split_by_date(events, split=start, until=until)
+    if test_until:
+        raise EvaluationError("--test-until goes with --split-date.")
+    kind, _, share = split.partition(":")
+    try:
+        train_share = float(share)
+    except ValueError:
+        train_share = -1.0
+    if kind != "stratified" or not 0 < train_share < 1:
+        raise EvaluationError(f"--split must look like stratified:0.75 (a share between 0 and 1), got {split!r}.")
+    return split_stratified(events, train_share=train_share, seed=seed)
+
+
+def _date(text: str, option: str) -> datetime:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise EvaluationError(f"{option} must be a date YYYY-MM-DD, got {text!r}.") from None
+
+
+def interactions_evaluate(
+    events: Sequence[EventRow],
+    *,
+    layout: str,
+    split_date: str | None = None,
+    split: str | None = None,
+    seed: int = 42,
+    test_until: str | None = None,
+    k: int = DEFAULT_K,
+    vectors: Mapping[int, Sequence[float]] | None = None,
+) -> dict[str, Any]:
+    """The whole run: split, train every method, evaluate. Returns report.json's content."""
+    if k < 1:
+        raise EvaluationError(f"--k must be at least 1, got {k}.")
+    if not events:
+        raise EvaluationError("the history has no events.")
+    prepared = prepare(split_make(events, split_date=split_date, split=split, seed=seed, test_until=test_until))
+    if not prepared.truth:
+        raise EvaluationError(
+            "no test shopper: nobody with a purchase before the split bought a new product after it "
+            f"({prepared.split.description})."
+        )
+    visual = visual_ranker(vectors, prepared.catalogue) if vectors else None
+    result = evaluate(prepared, k=k, visual=visual, repeat=True)
+    repeat = result.pop("repeat")
+    return {"interactions": {"layout": layout, **result}, "repeat": repeat}
+
+
+def interactions_evaluate_database(**options: Any) -> dict[str, Any]:
+    """interactions_evaluate over the events (and, for H&M, the image vectors) in this database."""
+    from evaluation.runs import git_commit
+
+    vectors = vectors_from_database() if options["layout"] == "hm" else None
+    report = interactions_evaluate(events_from_database(), vectors=vectors, **options)
+    report["git_commit"] = git_commit()
+    report["created_at"] = datetime.now(UTC).replace(microsecond=0).isoformat()
+    return report
+
+
+def interactions_report_write(report: dict[str, Any], output) -> tuple[str, list[str]]:
+    """report.json, report.md and the plot into `output`; returns the terminal text and the files."""
+    import json
+    from pathlib import Path
+
+    from evaluation.interactions_report import interactions_plot, interactions_text
+
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    plot = interactions_plot(report, output)
+    (output / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    markdown = f"# Purchase-history evaluation\n\n`{report.get('command', '')}`\n\n"
+    markdown += interactions_text(report, markdown=True) + f"\n![methods]({plot})\n"
+    (output / "report.md").write_text(markdown, encoding="utf-8")
+    return interactions_text(report), ["report.json", "report.md", plot]
+
+
+def interactions_steps(*, manage_py, path, layout: str, embed: bool, evaluate_args: Sequence[str]) -> list:
+    """The subprocesses of an --interactions run: migrate, import, (embed), evaluate."""
+    import sys
+
+    base = [sys.executable, str(manage_py)]
+    steps = [
+        ("Creating the tables", [*base, "migrate", "--no-input", "--verbosity", "0"], {}),
+        (
+            "Importing the history",
+            [*base, "import_interactions", str(path), "--layout", layout, "--no-queue", "--show", "5"],
+            {},
+        ),
+    ]
+    if embed:
+        steps.append(("Computing the image embeddings", [*base, "embed_products", "--missing", "--now"], {}))
+    steps.append(("Evaluating", [*base, "evaluate_recommendations", *evaluate_args], {}))
+    return steps

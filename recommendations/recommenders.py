@@ -1,0 +1,167 @@
+"""Services of the behavioural recommenders: train from the event log, store, switch versions.
+
+    recommenders_train()        # both kinds, from every event; called by the task and train_recommenders
+
+Training reads events through events.selectors.training_events, computes the lists with the
+pure functions of recommendations.collaborative, writes the new version's rows while the old
+version keeps serving, then switches the active version in one short transaction and prunes
+old versions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from recommendations import collaborative
+from recommendations.models import ProductNeighbour, RecommenderModel
+from shop.models import Product
+
+logger = logging.getLogger(__name__)
+
+Kind = RecommenderModel.Kind
+# One training at a time (beat and `train_recommenders` may overlap): a PostgreSQL advisory lock.
+TRAINING_LOCK = 0x5EC0_4D5
+
+
+def recommender_model_store(
+    *,
+    kind: str,
+    neighbours: Mapping[int, Sequence[tuple[int, float]]],
+    params: dict,
+    n_events: int,
+    up_to: datetime | None,
+    metrics: dict | None = None,
+    trained_at: datetime | None = None,
+) -> RecommenderModel:
+    """Write a new, inactive version of `kind` with its neighbour rows (products since deleted are left out)."""
+    existing = set(Product.objects.filter(pk__in=_all_ids(neighbours)).values_list("pk", flat=True))
+    # Versions count up per kind (a concurrent training taking the same number fails on the constraint).
+    latest = RecommenderModel.objects.filter(kind=kind).aggregate(v=Max("version"))["v"] or 0
+    model = RecommenderModel.objects.create(
+        kind=kind,
+        version=latest + 1,
+        params=params,
+        trained_at=trained_at or timezone.now(),
+        n_events=n_events,
+        up_to=up_to,
+        metrics=metrics or {},
+    )
+    rows = []
+    products = 0
+    for product_id, items in neighbours.items():
+        if product_id not in existing:
+            continue
+        kept = [(other, score) for other, score in items if other in existing and other != product_id]
+        products += bool(kept)
+        rows += [
+            ProductNeighbour(model=model, product_id=product_id, neighbour_id=other, rank=rank, score=score)
+            for rank, (other, score) in enumerate(kept, start=1)
+        ]
+    ProductNeighbour.objects.bulk_create(rows, batch_size=5000)
+    model.n_products, model.n_neighbours = products, len(rows)
+    active = Product.objects.filter(is_active=True).count()
+    model.metrics = {
+        "products_with_neighbours": products,
+        "neighbour_rows": len(rows),
+        # Share of the products on sale that have a list (before stock filtering).
+        "catalogue_coverage": round(products / active, 4) if active else 0.0,
+        **model.metrics,
+    }
+    model.save(update_fields=["n_products", "n_neighbours", "metrics"])
+    return model
+
+
+def recommender_model_activate(*, model: RecommenderModel, keep: int | None = None) -> None:
+    """Make `model` the one that serves its kind, in one transaction; then delete old versions.
+
+    Readers join on `is_active`, so they see the old lists until the commit and the new ones
+    after it: never none. Only the newest `keep` versions (RECOMMENDER_KEEP_VERSIONS) stay.
+    """
+    keep = settings.RECOMMENDER_KEEP_VERSIONS if keep is None else keep
+    with transaction.atomic():
+        RecommenderModel.objects.filter(kind=model.kind, is_active=True).exclude(pk=model.pk).update(is_active=False)
+        RecommenderModel.objects.filter(pk=model.pk).update(is_active=True)
+    model.is_active = True
+    old = RecommenderModel.objects.filter(kind=model.kind, is_active=False, version__lt=model.version).order_by(
+        "-version"
+    )[max(keep - 1, 0) :]
+    # Outside the switch: deleting the old rows takes longer and must not hold it up.
+    RecommenderModel.objects.filter(pk__in=list(old.values_list("pk", flat=True))).delete()
+
+
+def recommenders_train(*, now: datetime | None = None, kinds: Iterable[str] | None = None) -> list[RecommenderModel]:
+    """Train the behavioural recommenders from the whole event log and make the new versions active.
+
+    also_bought: item-item (collaborative.ALSO_BOUGHT_METHOD) over shopper x product, event kinds
+    weighted and recent events counting more; bought_together: products in the same baskets.
+    A kind with no lists at all (too few events) keeps its previous version.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [TRAINING_LOCK])
+        if not cursor.fetchone()[0]:
+            logger.info("Another training of the recommenders is running: this one is skipped")
+            return []
+    try:
+        return _train(now=now, kinds=kinds)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [TRAINING_LOCK])
+
+
+def _train(*, now: datetime | None, kinds: Iterable[str] | None) -> list[RecommenderModel]:
+    from events.models import Interaction
+    from events.selectors import training_events
+
+    kinds = list(kinds or Kind.values)
+    now = now or timezone.now()
+    # Streamed from the database per kind rather than held in memory (an imported log has 400k+ rows).
+    window = Interaction.objects.filter(created_at__lt=now)
+    n_events = window.count()
+    up_to = window.aggregate(latest=Max("created_at"))["latest"]
+    n = settings.RECOMMENDER_NEIGHBOURS
+    min_support = settings.RECOMMENDER_MIN_SUPPORT
+    trained = []
+    for kind in kinds:
+        if kind == Kind.ALSO_BOUGHT:
+            params = {
+                "method": collaborative.ALSO_BOUGHT_METHOD,
+                "weights": dict(collaborative.DEFAULT_WEIGHTS),
+                "half_life_days": collaborative.DEFAULT_HALF_LIFE_DAYS,
+                "n": n,
+                "min_support": min_support,
+            }
+            # Decay is relative to the newest event, so an imported history is not decayed to nothing.
+            data = collaborative.interaction_matrix(training_events(until=now))
+            lists = collaborative.item_item_neighbours(data, method=params["method"], n=n, min_support=min_support)
+            metrics = {"shoppers": len(data.shoppers), "products_seen": len(data.products)}
+        elif kind == Kind.BOUGHT_TOGETHER:
+            params = {"n": n, "min_support": min_support}
+            purchases = training_events(until=now, kinds=["purchase"])
+            lists = collaborative.bought_together(purchases, n=n, min_support=min_support)
+            metrics = {"baskets": window.exclude(basket="").values("basket").distinct().count()}
+        else:
+            raise ValueError(f"unknown recommender kind {kind!r}")
+        if not any(lists.values()):
+            logger.info("No %s lists from %s events: the previous version keeps serving", kind, n_events)
+            continue
+        model = recommender_model_store(
+            kind=kind, neighbours=lists, params=params, n_events=n_events, up_to=up_to, metrics=metrics
+        )
+        recommender_model_activate(model=model)
+        logger.info("Trained %s on %s events: %s products with neighbours", model, n_events, model.n_products)
+        trained.append(model)
+    return trained
+
+
+def _all_ids(neighbours: Mapping[int, Sequence[tuple[int, float]]]) -> set[int]:
+    ids = set(neighbours)
+    for items in neighbours.values():
+        ids.update(other for other, _ in items)
+    return ids
