@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth import get_user_model
 
+from events.models import Interaction
 from recommendations.models import ProductEmbedding
 from shop.models import Order, Product
 from tests.browser import KINDS, PER_KIND, PHONE, artifact_path, picture
@@ -166,9 +167,14 @@ def test_product_page_similar_item_opens_that_product(page, catalogue):
     expect(page.get_by_role("heading", level=1)).to_have_text(Product.objects.get(pk=bag).name)
     cards = page.get_by_test_id("similar-items").locator("li")
     expect(cards).to_have_count(5)
+    hrefs = cards.locator("a").evaluate_all("links => links.map(link => link.getAttribute('href'))")
+    assert all(re.fullmatch(r"/products/\d+/", href) for href in hrefs), f"links to share stay clean: {hrefs}"
     target = open_similar_item(page)
     assert target != bag
     assert target in {p.pk for p in catalogue["Handbags"]}, "a handbag's first similar item should be a handbag"
+    assert "ref=" not in page.url, "the product page drops ref after recording the click"
+    clicks = Interaction.objects.filter(kind=Interaction.Kind.RECOMMENDATION_CLICK, product_id=target)
+    assert list(clicks.values_list("source_list", flat=True)) == ["similar_items"]
 
 
 def test_search_by_photo_upload(page, catalogue, tmp_path):

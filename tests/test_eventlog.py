@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -206,7 +207,20 @@ def test_list_cards_carry_the_ref_of_their_list():
     one, other = make_product("L1"), make_product("L2")
     Product.objects.filter(pk__in=[one.pk, other.pk]).update(category=category)
     html = shopper_client().get(one.get_absolute_url()).content.decode()
-    assert f'href="{other.get_absolute_url()}?ref=more_in_type"' in html
+    assert f'href="{other.get_absolute_url()}" data-ref="more_in_type"' in html
+
+
+def test_list_links_stay_plain_product_addresses():
+    """The similar-items block links as /products/<id>/ (the form outside checks read, and the one
+    people copy and share); the list's name travels in data-ref, not in the address."""
+    from shop.services import category_get_or_create
+
+    category = category_get_or_create(master="Apparel", sub="Topwear", article="Tshirts")
+    one, other = make_product("P1"), make_product("P2")
+    Product.objects.filter(pk__in=[one.pk, other.pk]).update(category=category)
+    html = shopper_client().get(one.get_absolute_url()).content.decode()
+    assert "?ref=" not in html
+    assert re.search(rf'<a href="{other.get_absolute_url()}" data-ref="more_in_type">', html)
 
 
 # --- Joining, privacy ---

@@ -236,14 +236,14 @@ def test_product_page_shows_also_bought_only_with_evidence(shop):
     html = client.get(a.get_absolute_url()).content.decode()
     assert 'data-testid="also-bought"' in html
     assert "Customers who bought this also bought" in html
-    assert f'href="{b.get_absolute_url()}?ref=also_bought"' in html
+    assert f'href="{b.get_absolute_url()}" data-ref="also_bought"' in html
     assert html.index('data-testid="similar-items"') < html.index('data-testid="also-bought"')
     assert 'data-testid="also-bought"' not in client.get(d.get_absolute_url()).content.decode()
     # What is already in the cart is not recommended.
     client.post(reverse("shop:cart_add", args=[b.pk]), {"quantity": 1})
     html = client.get(a.get_absolute_url()).content.decode()
-    assert f'href="{b.get_absolute_url()}?ref=also_bought"' not in html
-    assert f'href="{c.get_absolute_url()}?ref=also_bought"' in html
+    assert f'href="{b.get_absolute_url()}" data-ref="also_bought"' not in html
+    assert f'href="{c.get_absolute_url()}" data-ref="also_bought"' in html
 
 
 def test_cart_page_shows_bought_together_and_the_click_is_logged(shop):
@@ -254,7 +254,7 @@ def test_cart_page_shows_bought_together_and_the_click_is_logged(shop):
     client.post(reverse("shop:cart_add", args=[a.pk]), {"quantity": 1})
     html = client.get(reverse("shop:cart")).content.decode()
     assert 'data-testid="bought-together"' in html
-    assert f'href="{b.get_absolute_url()}?ref=bought_together"' in html
+    assert f'href="{b.get_absolute_url()}" data-ref="bought_together"' in html
     response = client.get(f"{b.get_absolute_url()}?ref=bought_together")
     assert response["Location"] == b.get_absolute_url()
     click = Interaction.objects.get(kind="recommendation_click")
@@ -347,12 +347,12 @@ def test_orders_through_checkout_train_on_the_worker_and_show_on_pages(worker):
     visitor = Client(HTTP_USER_AGENT=CHROME)
     html = visitor.get(shirt.get_absolute_url()).content.decode()
     section = html[html.index('data-testid="also-bought"') :]
-    assert f"{jeans.get_absolute_url()}?ref=also_bought" in section
-    assert f"{belt.get_absolute_url()}?ref=also_bought" in section
+    assert f'{jeans.get_absolute_url()}" data-ref="also_bought"' in section
+    assert f'{belt.get_absolute_url()}" data-ref="also_bought"' in section
     assert socks.get_absolute_url() not in section
     visitor.post(reverse("shop:cart_add", args=[jeans.pk]), {"quantity": 1})
     cart = visitor.get(reverse("shop:cart")).content.decode()
     section = cart[cart.index('data-testid="bought-together"') :]
-    assert f"{shirt.get_absolute_url()}?ref=bought_together" in section
-    assert f"{belt.get_absolute_url()}?ref=bought_together" in section
-    assert f"{cap.get_absolute_url()}?ref=bought_together" not in section  # bought with jeans never
+    assert f'{shirt.get_absolute_url()}" data-ref="bought_together"' in section
+    assert f'{belt.get_absolute_url()}" data-ref="bought_together"' in section
+    assert f'{cap.get_absolute_url()}" data-ref="bought_together"' not in section  # bought with jeans never

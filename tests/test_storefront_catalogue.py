@@ -369,7 +369,7 @@ def test_product_page_has_breadcrumbs_price_more_in_type_and_similar(client, sho
         assert f'href="/categories/{node.pk}/"' in crumbs
     more = element(html, "more-in-type")
     assert "More in Men's Tshirts" in unescape(more)
-    linked = {int(pk) for pk in re.findall(r'href="/products/(\d+)/\?ref=more_in_type"', more)}
+    linked = {int(pk) for pk in re.findall(r'href="/products/(\d+)/" data-ref="more_in_type"', more)}
     assert linked == {shop["tee_blue"].pk}  # not itself, not the inactive one, not the women's
     assert 'data-testid="similar-items"' in html
 

@@ -24,4 +24,18 @@ document.addEventListener("DOMContentLoaded", () => {
       if (menu.open && !menu.contains(event.target)) menu.open = false;
     });
   });
+  // A card in a recommendation list names its list in data-ref. The link gets ?ref=<list> only as it
+  // is followed (click, middle click, keyboard), so the address shown, copied and shared stays clean;
+  // the product page records the click and redirects to the address without ref.
+  const followWithRef = (event) => {
+    const link = event.target.closest && event.target.closest("a[data-ref]");
+    if (!link) return;
+    const clean = link.getAttribute("href");
+    const url = new URL(clean, window.location.href);
+    url.searchParams.set("ref", link.dataset.ref);
+    link.setAttribute("href", url.pathname + url.search);
+    setTimeout(() => link.setAttribute("href", clean), 0);
+  };
+  document.addEventListener("click", followWithRef);
+  document.addEventListener("auxclick", followWithRef);
 });
