@@ -131,11 +131,11 @@ EXTRA = SAMPLE.parent / "fashion-extra"
 PHOTO_QUERIES = 200
 PHOTO_SEED = 20261127
 # Held-out imitated shopper photos (build_photo_queries) of fashion-extra products searched
-# against the sample. On 600 photos of seed 1 precision@5 measured 0.647 raw and 0.686 with the
-# category restriction (numpy, exact search); on the 200 photos built here 0.576 raw and 0.617
-# served (HNSW search in this test database). Floors sit a little below.
-PHOTO_RAW_FLOOR = 0.55
-PHOTO_SERVED_FLOOR = 0.59
+# against the sample, from the "test" split: no product of a tuning or confirmation set is among
+# them. On the 200 photos built here precision@5 measured 0.660 raw and 0.691 served (HNSW search
+# in this test database). Floors sit a little below.
+PHOTO_RAW_FLOOR = 0.62
+PHOTO_SERVED_FLOOR = 0.65
 
 
 @pytest.fixture(scope="module")
