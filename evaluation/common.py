@@ -22,7 +22,15 @@ PHOTO_VARIANTS = (
 )
 
 
-LABEL_KEYS = {"article_type": "articleType", "sub_category": "subCategory", "gender": "gender"}
+# The served list is filtered by article type, so its articleType share is guaranteed; colour and
+# usage are what the filter does not give (compared with random products of the same type).
+LABEL_KEYS = {
+    "article_type": "articleType",
+    "sub_category": "subCategory",
+    "gender": "gender",
+    "base_colour": "baseColour",
+    "usage": "usage",
+}
 
 
 class EvaluationError(Exception):
@@ -38,15 +46,17 @@ class ProductLabels:
     sub_category_id: int | None
     sub_category: str
     gender: str
+    base_colour: str = ""
+    usage: str = ""
 
     def value(self, key: str) -> int | str | None:
-        """The comparable value for a LABEL_KEYS key (ids for categories, text for gender)."""
+        """The comparable value for a LABEL_KEYS key (ids for categories, text for the others)."""
         if key == "article_type":
             return self.article_type_id
         if key == "sub_category":
             return self.sub_category_id
-        if key == "gender":
-            return self.gender.strip().lower() or None
+        if key in ("gender", "base_colour", "usage"):
+            return getattr(self, key).strip().lower() or None
         raise KeyError(key)
 
 

@@ -30,6 +30,38 @@ def share_same(
     return hits / total if total else 0.0
 
 
+def random_same_type_share(
+    labels: Mapping[int, ProductLabels], catalogue_ids: Collection[int], *, key: str, k: int
+) -> float:
+    """Expected share of `key` matches among k random other catalogue products of the query's
+    article type: what the article-type filter alone gives, the baseline for colour and usage.
+
+    Exact (no sampling): each query counts min(k, n - 1) places, each matching with the share of
+    its type's other products that match; pooled like share_same.
+    """
+    by_type: dict[int, list[int]] = {}
+    for pk in catalogue_ids:
+        if labels[pk].article_type_id is not None:
+            by_type.setdefault(labels[pk].article_type_id, []).append(pk)
+    values: dict[int, Counter] = {
+        type_id: Counter(labels[pk].value(key) for pk in members) for type_id, members in by_type.items()
+    }
+    hits = 0.0
+    total = 0
+    for pk in catalogue_ids:
+        query = labels[pk]
+        wanted = query.value(key)
+        if wanted is None or query.article_type_id is None:
+            continue
+        others = len(by_type[query.article_type_id]) - 1
+        if others < 1:
+            continue
+        places = min(k, others)
+        hits += places * (values[query.article_type_id][wanted] - 1) / others
+        total += places
+    return hits / total if total else 0.0
+
+
 def recommendation_counts(
     neighbours: Mapping[int, Sequence[int]], catalogue_ids: Collection[int], *, k: int
 ) -> dict[int, int]:
@@ -130,6 +162,13 @@ def similar_items_metrics(
         "evaluated": len(lists[min(k_values)]),
         "k_values": sorted(k_values),
         "at_k": at_k,
+        "random_same_type": {
+            "k": PER_GROUP_K,
+            **{
+                f"same_{key}": random_same_type_share(labels, catalogue_ids, key=key, k=PER_GROUP_K)
+                for key in LABEL_KEYS
+            },
+        },
         "per_article_type_k": PER_GROUP_K,
         "per_article_type": per_article_type_precision(
             lists[PER_GROUP_K], labels, k=PER_GROUP_K, catalogue_ids=catalogue_ids

@@ -17,6 +17,7 @@ source product and the scene of each file).
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from collections import Counter
@@ -36,6 +37,9 @@ SCENE_WEIGHTS = (0.26, 0.2, 0.16, 0.1, 0.18, 0.1)
 LABEL_GROUPS = (("Casual Shoes", "Sports Shoes", "Formal Shoes"),)
 DEFAULT_MASTER_CATEGORIES = ("Apparel", "Footwear", "Accessories")
 OUTPUT_LONG_SIDE = 640
+# Every product belongs to one split by its id: "tuning" sets choose settings, "confirmation" sets
+# confirm them, "test" sets hold the test suite's floors; a product is in one kind of set only.
+SPLITS = ("tuning", "confirmation", "test")
 
 
 class PhotoQueryError(Exception):
@@ -68,6 +72,12 @@ def styles_read(dataset: Path) -> list[StyleRow]:
     return sorted(rows, key=lambda row: row.id)
 
 
+def product_split(product_id: int) -> str:
+    """The query-set split a product belongs to, fixed by its id alone (SHA-256, not the seed)."""
+    digest = hashlib.sha256(str(product_id).encode()).digest()
+    return SPLITS[int.from_bytes(digest[:8], "big") % len(SPLITS)]
+
+
 def products_choose(
     rows: Sequence[StyleRow],
     *,
@@ -76,10 +86,17 @@ def products_choose(
     catalogue: Sequence[StyleRow] = (),
     min_catalogue_products: int = 5,
     master_categories: Sequence[str] | None = DEFAULT_MASTER_CATEGORIES,
+    split: str | None = None,
 ) -> list[StyleRow]:
     """`count` held-out products: not in the catalogue, of an articleType the catalogue has at least
     `min_catalogue_products` of, in the given master categories; no articleType gets more than a
-    tenth of the set (unless there are too few types), so the set is not mostly t-shirts."""
+    tenth of the set (unless there are too few types), so the set is not mostly t-shirts.
+
+    With `split` only that split's products are drawn from, so sets of different splits never share
+    a source product, whatever their seeds and counts (tuning and confirmation stay apart).
+    """
+    if split is not None and split not in SPLITS:
+        raise PhotoQueryError(f"Unknown split {split!r}; expected one of {', '.join(SPLITS)}.")
     in_catalogue = {row.id for row in catalogue}
     type_counts = Counter(row.article_type for row in catalogue)
     eligible = [
@@ -88,6 +105,7 @@ def products_choose(
         if row.id not in in_catalogue
         and (not catalogue or type_counts[row.article_type] >= min_catalogue_products)
         and (not master_categories or row.master_category in master_categories)
+        and (split is None or product_split(row.id) == split)
     ]
     if not eligible:
         raise PhotoQueryError("No product is eligible: check the dataset, the catalogue and the master categories.")
@@ -370,6 +388,7 @@ def photo_queries_build(
     catalogue: Path | None = None,
     master_categories: Sequence[str] | None = DEFAULT_MASTER_CATEGORIES,
     min_catalogue_products: int = 5,
+    split: str | None = None,
     on_image: Callable[[], None] | None = None,
 ) -> dict[str, int]:
     """Write `count` shopper photos of held-out `dataset` products (not in `catalogue`) into `out`.
@@ -387,6 +406,7 @@ def photo_queries_build(
         catalogue=catalogue_rows,
         master_categories=master_categories,
         min_catalogue_products=min_catalogue_products,
+        split=split,
     )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -62,11 +62,28 @@ def _number(value: float) -> str:
 
 
 def similar_items_table(result: dict[str, Any], *, markdown: bool = False) -> str:
-    headers = ["k", "same articleType", "same subCategory", "same gender", "coverage", "Gini"]
+    """Shares per k, and a last row for k random products of the product's own article type: what
+    the type filter alone guarantees, beside what the ranking adds (colour, usage)."""
+    headers = ["k", *(f"same {name}" for name in LABEL_KEYS.values()), "coverage", "Gini"]
     rows = [
-        [row["k"], *(_number(row[f"same_{key}"]) for key in LABEL_KEYS), _number(row["coverage"]), _number(row["gini"])]
+        [
+            row["k"],
+            *(_number(row[f"same_{key}"]) if f"same_{key}" in row else "-" for key in LABEL_KEYS),
+            _number(row["coverage"]),
+            _number(row["gini"]),
+        ]
         for row in result["at_k"]
     ]
+    baseline = result.get("random_same_type")
+    if baseline:
+        rows.append(
+            [
+                f"{baseline['k']} random of the same articleType",
+                *(_number(baseline[f"same_{key}"]) if f"same_{key}" in baseline else "-" for key in LABEL_KEYS),
+                "-",
+                "-",
+            ]
+        )
     return _table(headers, rows, markdown=markdown)
 
 
@@ -208,7 +225,10 @@ def report_markdown(report: dict[str, Any], plots: Mapping[str, str]) -> str:
         "",
         f"Each of {similar['evaluated']} products asks `{similar['function']}` for its k similar items (one"
         " request per k); an item counts when it shares the product's label (shares pooled over all items"
-        " shown; products without the label are left out of its share). Coverage is the share of the"
+        " shown; products without the label are left out of its share). The list is filtered by"
+        " articleType first, so its articleType share is what the filter guarantees; the last row is"
+        " the expected share for k random products of the product's own articleType, the baseline for"
+        " what the ranking adds (baseColour, usage). Coverage is the share of the"
         " catalogue shown in at least one top k; Gini measures how unevenly products are recommended"
         " (0 = evenly, 1 = always the same few).",
         "",
@@ -282,7 +302,10 @@ def plots_write(report: dict[str, Any], directory: Path) -> dict[str, str]:
         figure = Figure(figsize=(6.8, 4.4), layout="constrained")
         axes = figure.add_subplot()
         ks = [row["k"] for row in rows]
-        for key, marker in (("article_type", "o"), ("sub_category", "s"), ("gender", "^")):
+        markers = {"article_type": "o", "sub_category": "s", "gender": "^", "base_colour": "D", "usage": "v"}
+        for key, marker in markers.items():
+            if f"same_{key}" not in rows[0]:
+                continue
             values = [row[f"same_{key}"] for row in rows]
             # The values go in the legend: the lines are often too close for labels beside the points.
             label = f"same {LABEL_KEYS[key]}: " + ", ".join(f"{value:.3f}" for value in values)

@@ -124,3 +124,25 @@ def dataset_steps(
         ("Training the category classifier", [*base, "train_category_classifier", "--skip-if-untrainable"], {}),
         ("Evaluating", [*base, "evaluate_recommendations", *evaluate_args], {}),
     ]
+
+
+# Kaggle-layout folders often have no styles/<id>.json, so no prices; only products with a price
+# are recommended, so the scratch copy of such a catalogue gets this one.
+SCRATCH_PRICE = "999.00"
+
+
+def scratch_products_price() -> int:
+    """Give the scratch database's products without a price SCRATCH_PRICE; how many there were.
+
+    Refuses any database but a scratch one (`<name>_eval`): the shop's own prices are never touched.
+    """
+    from decimal import Decimal
+
+    from django.db import connection
+
+    from shop.models import Product
+
+    name = connection.settings_dict["NAME"]
+    if not name.endswith(SCRATCH_SUFFIX):
+        raise EvaluationError(f"Refusing to set prices outside a scratch database ({name}).")
+    return Product.objects.filter(price__isnull=True).update(price=Decimal(SCRATCH_PRICE))

@@ -25,10 +25,11 @@ SELECTORS: dict[str, Callable[..., list]] = {
 
 
 def catalogue_products() -> QuerySet[Product]:
-    """Active products with a ready embedding for the active model, by id: what similar items can show."""
+    """Products on sale (active, in stock, with a price) with a ready embedding for the active
+    model, by id: what similar items can show."""
     ready = ProductEmbedding.objects.filter(model_name=active_model_name(), status=ProductEmbedding.Status.READY)
     return (
-        Product.objects.filter(is_active=True, pk__in=ready.values("product_id"))
+        Product.objects.filter(is_active=True, stock__gt=0, price__isnull=False, pk__in=ready.values("product_id"))
         .select_related("category__parent")
         .order_by("pk")
     )
@@ -43,6 +44,8 @@ def product_labels(product: Product) -> ProductLabels:
         sub_category_id=parent.pk if parent is not None else None,
         sub_category=parent.name if parent is not None else "",
         gender=product.gender,
+        base_colour=product.base_colour,
+        usage=product.usage,
     )
 
 
@@ -90,8 +93,8 @@ def similar_items_evaluate(
     catalogue = list(catalogue_products())
     if not catalogue:
         raise EvaluationError(
-            f"No active product has a ready {active_model_name()} embedding: import a catalogue and run "
-            "`manage.py embed_products --missing --now` first."
+            f"No product on sale (active, in stock, with a price) has a ready {active_model_name()} embedding: "
+            "import a catalogue and run `manage.py embed_products --missing --now` first."
         )
     queries = catalogue if limit is None else catalogue[:limit]
     sizes = sorted({*k_values, PER_GROUP_K})

@@ -1,5 +1,6 @@
 """Image embeddings of products, stored in PostgreSQL with pgvector."""
 
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import OpClass
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -38,6 +39,9 @@ class ProductEmbedding(BaseModel):
     # The product image this row is about (its SHA-256); a different image means re-embed.
     source_sha256 = models.CharField(_("source image SHA-256"), max_length=64, blank=True)
     vector = VectorField(_("vector"), null=True, blank=True)
+    # The item's dominant colour measured from the same image (CIE L, a, b; recommendations.colours):
+    # similar items prefer the viewed product's colour where the catalogue names none.
+    colour_lab = ArrayField(models.FloatField(), size=3, null=True, blank=True, verbose_name=_("colour (Lab)"))
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     queued_at = models.DateTimeField(_("queued at"), null=True, blank=True)
     computed_at = models.DateTimeField(_("computed at"), null=True, blank=True)

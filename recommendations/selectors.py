@@ -20,10 +20,18 @@ from pgvector import HalfVector
 from PIL import Image, ImageOps
 
 from recommendations.classifier import photo_categories_predict
+from recommendations.colours import colour_agreement
 from recommendations.models import ProductEmbedding, ProductNeighbour, RecommenderModel
 from recommendations.services import active_model_name, embedder_get, image_embed
 from recommendations.vectors import halfvec_sql
 from shop.models import Product
+
+# Similar items prefer the viewed product's colour: a shopper looking at a red dress expects red
+# dresses first. Chosen on the 2,946-product sample and confirmed on fashion-extra
+# (docs/evaluation.md): the colour agreement (0 to 1) is worth 0.1 of cosine similarity, among
+# the 20 visually nearest of each tier.
+SIMILAR_ITEMS_COLOUR_WEIGHT = 0.1
+SIMILAR_ITEMS_COLOUR_POOL = 20
 
 
 @dataclass(frozen=True)
@@ -35,14 +43,24 @@ class SimilarProduct:
 # The ORDER BY expression is the one the model's partial HNSW index is built on
 # (recommendations/vectors.py), with the cosine operator matching its halfvec_cosine_ops class.
 # {where} narrows the candidates (same article type, ...); it may be empty.
+# Only what can be bought is recommended: active, in stock, with a price. A pending row has no
+# vector yet: an exact scan (a small filtered tier) would otherwise return it with a NULL score.
 NEAREST_SQL = """
-SELECT e.product_id, 1 - ({indexed} <=> {query}) AS score
+SELECT e.product_id, 1 - ({indexed} <=> {query}) AS score, p.base_colour, e.colour_lab
 FROM recommendations_productembedding e
-JOIN shop_product p ON p.id = e.product_id AND p.is_active
-WHERE e.model_name = %(model)s AND e.product_id <> ALL(%(exclude)s){where}
+JOIN shop_product p ON p.id = e.product_id AND p.is_active AND p.stock > 0 AND p.price IS NOT NULL
+WHERE e.model_name = %(model)s AND e.vector IS NOT NULL AND e.product_id <> ALL(%(exclude)s){where}
 ORDER BY {indexed} <=> {query}
 LIMIT %(k)s
 """
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    product_id: int
+    score: float
+    base_colour: str
+    colour_lab: tuple[float, float, float] | None
 
 
 def _nearest(
@@ -52,8 +70,21 @@ def _nearest(
     exclude_ids: list[int] | None = None,
     where: str = "",
     where_params: dict | None = None,
+) -> list[tuple[int, float]]:
+    """The k nearest buyable products as (id, cosine similarity), best first."""
+    rows = _nearest_candidates(vector, k=k, exclude_ids=exclude_ids, where=where, where_params=where_params)
+    return [(row.product_id, row.score) for row in rows]
+
+
+def _nearest_candidates(
+    vector: np.ndarray | HalfVector | str,
+    *,
+    k: int,
+    exclude_ids: list[int] | None = None,
+    where: str = "",
+    where_params: dict | None = None,
     explain: bool = False,
-) -> list[tuple[int, float]] | str:
+) -> list[_Candidate] | str:
     model = active_model_name()
     if isinstance(vector, np.ndarray):
         vector = HalfVector(np.asarray(vector, dtype=np.float32))
@@ -73,7 +104,11 @@ def _nearest(
         cursor.execute(sql, params)
         # The relaxed iterative scan may return rows slightly out of order; the order is restored
         # here, best first (pgvector's own advice, there with a materialized CTE).
-        return sorted(((row[0], float(row[1])) for row in cursor.fetchall()), key=lambda row: -row[1])
+        rows = [
+            _Candidate(pk, float(score), colour, tuple(lab) if lab else None)
+            for pk, score, colour, lab in cursor.fetchall()
+        ]
+        return sorted(rows, key=lambda row: -row.score)
 
 
 def _catalogue_tiers(product: Product) -> list[tuple[str, dict]]:
@@ -107,6 +142,8 @@ def _with_products(ranked: list[tuple[int, float]]) -> list[SimilarProduct]:
     # Checked again because a cached list may name a product hidden, or left without an image, since.
     shown = Product.objects.select_related("category").filter(
         is_active=True,
+        stock__gt=0,
+        price__isnull=False,
         embeddings__model_name=active_model_name(),
         embeddings__status=ProductEmbedding.Status.READY,
     )
@@ -138,8 +175,10 @@ def product_similar_list(*, product: Product, k: int | None = None) -> list[Simi
     """The k products that look most like this one, from its own article type first.
 
     Membership comes from the catalogue tiers (same article type and gender, same article
-    type, same sub-category, anything); the list is in visual order (cosine similarity,
-    best first). Never the product itself; empty while its embedding is not ready.
+    type, same sub-category, anything); the list is in visual order (cosine similarity, best
+    first) with a bonus for the product's own colour (_similar_ranked). Only products that can
+    be bought (active, in stock, with a price); never the product itself; empty while its
+    embedding is not ready.
 
     The ranked ids are cached (SIMILAR_ITEMS_CACHE_SECONDS) under a key that changes with any
     embedding of the model and with the product itself; the products are always read fresh.
@@ -160,17 +199,37 @@ def product_similar_list(*, product: Product, k: int | None = None) -> list[Simi
 
 
 def _similar_ranked(product: Product, k: int) -> list[tuple[int, float]]:
-    vector = product_vector(product=product)
-    if vector is None:
+    """Each tier's places go to the best of its SIMILAR_ITEMS_COLOUR_POOL visually nearest by
+    visual score plus SIMILAR_ITEMS_COLOUR_WEIGHT x colour agreement; the list is in that order.
+    Membership still comes tier by tier, so the share of the product's own type cannot drop."""
+    embedding = (
+        ProductEmbedding.objects.filter(
+            product=product, model_name=active_model_name(), status=ProductEmbedding.Status.READY
+        )
+        .annotate(text=Cast("vector", TextField()))
+        .values_list("text", "colour_lab")
+        .first()
+    )
+    if embedding is None:
         return []
-    found: list[tuple[int, float]] = []
+    vector, lab = embedding[0], tuple(embedding[1]) if embedding[1] else None
+    has_colour = bool(product.base_colour.strip()) or lab is not None
+
+    def blended(row: _Candidate) -> float:
+        agreement = colour_agreement(product.base_colour, lab, row.base_colour, row.colour_lab) if has_colour else 0
+        return row.score + SIMILAR_ITEMS_COLOUR_WEIGHT * agreement
+
+    found: list[tuple[_Candidate, float]] = []
     for where, params in _catalogue_tiers(product):
-        exclude = [product.pk, *(pk for pk, _ in found)]
-        found += _nearest(vector, k=k - len(found), exclude_ids=exclude, where=where, where_params=params)
+        wanted = k - len(found)
+        exclude = [product.pk, *(row.product_id for row, _ in found)]
+        pool = max(wanted, SIMILAR_ITEMS_COLOUR_POOL) if has_colour else wanted
+        rows = _nearest_candidates(vector, k=pool, exclude_ids=exclude, where=where, where_params=params)
+        found += sorted(((row, blended(row)) for row in rows), key=lambda item: -item[1])[:wanted]
         if len(found) >= k:
             break
     found.sort(key=lambda item: -item[1])
-    return found
+    return [(row.product_id, row.score) for row, _ in found]
 
 
 def product_visually_similar_list(*, product: Product, k: int | None = None) -> list[SimilarProduct]:
@@ -228,7 +287,7 @@ def product_similar_plan(*, product: Product, k: int | None = None) -> str:
     vector = product_vector(product=product)
     if vector is None:
         raise ValueError(f"product {product.pk} has no ready embedding")
-    return _nearest(vector, k=k or settings.SIMILAR_ITEMS_COUNT, exclude_ids=[product.pk], explain=True)
+    return _nearest_candidates(vector, k=k or settings.SIMILAR_ITEMS_COUNT, exclude_ids=[product.pk], explain=True)
 
 
 def product_embedding_status(*, product: Product) -> ProductEmbedding | None:

@@ -17,6 +17,7 @@ from django.utils import timezone
 from PIL import Image
 
 from config.batching import ids_deferred
+from recommendations.colours import image_colour_lab
 from recommendations.models import EMBEDDING_DIMENSIONS, ProductEmbedding
 from shop.images import ImageError, load_image
 from shop.models import Product
@@ -86,9 +87,12 @@ def product_embedding_schedule(
         embedding.status = ProductEmbedding.Status.PENDING
         embedding.error = ""
         embedding.vector = None
+        embedding.colour_lab = None
         embedding.source_sha256 = product.image_sha256
         embedding.queued_at = timezone.now()
-        embedding.save(update_fields=["status", "error", "vector", "source_sha256", "queued_at", "updated_at"])
+        embedding.save(
+            update_fields=["status", "error", "vector", "colour_lab", "source_sha256", "queued_at", "updated_at"]
+        )
     deferred = _deferred_ids.get()
     if deferred is not None:
         deferred.append(product.pk)
@@ -120,7 +124,8 @@ def _send_compute_task(product_ids: list[int]) -> None:
 
 
 def product_embeddings_compute(*, product_ids: Iterable[int], model_name: str | None = None) -> dict[str, int]:
-    """Compute and store the embeddings of these products. Safe to run twice.
+    """Compute and store the embeddings of these products, and the item colour measured from the
+    same image (similar items rank by both). Safe to run twice.
 
     A bad image marks its row failed with the reason; other rows still get their vector.
     Returns counts of "ready", "failed" and "skipped" rows.
@@ -154,11 +159,12 @@ def product_embeddings_compute(*, product_ids: Iterable[int], model_name: str | 
         embedder = embedder_get(model_name)
         vectors = embedder.embed([image for _, image in todo], batch_size=settings.EMBEDDING_BATCH_SIZE)
         now = timezone.now()
-        for (row, _), vector in zip(todo, vectors, strict=True):
+        for (row, image), vector in zip(todo, vectors, strict=True):
             # Only write if the image is still the one embedded (it may have changed meanwhile).
             updated = ProductEmbedding.objects.filter(pk=row.pk, source_sha256=row.source_sha256).update(
                 status=ProductEmbedding.Status.READY,
                 vector=vector.astype(np.float32),
+                colour_lab=list(image_colour_lab(image)),
                 error="",
                 computed_at=now,
                 attempts=F("attempts") + 1,
@@ -173,6 +179,7 @@ def _mark_failed(row: ProductEmbedding, reason: str) -> None:
         status=ProductEmbedding.Status.FAILED,
         error=reason,
         vector=None,
+        colour_lab=None,
         attempts=F("attempts") + 1,
         updated_at=timezone.now(),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from decimal import Decimal
 
 import numpy as np
 from django.core.files.base import ContentFile
@@ -23,7 +24,10 @@ def solid_image(colour: tuple[int, int, int] = (200, 30, 30), size: tuple[int, i
 
 
 def product_with_image(sku: str, image: Image.Image | bytes, name: str | None = None, **fields) -> Product:
-    """Save a product with an image through the normal save path (signals included)."""
+    """Save a product with an image through the normal save path (signals included); on sale
+    (a price, in stock) unless the fields say otherwise."""
+    fields.setdefault("price", Decimal("499.00"))
+    fields.setdefault("stock", 10)
     data = image if isinstance(image, bytes) else jpeg_bytes(image)
     product = Product(sku=sku, name=name or f"Product {sku}", **fields)
     product.image.save(f"{sku}.jpg", ContentFile(data), save=False)
@@ -47,10 +51,13 @@ def clustered_vectors(
 def products_with_vectors(
     vectors: np.ndarray, model_name: str = "efficientnet_lite0", sku_prefix: str = "V"
 ) -> list[Product]:
-    """Products with ready embeddings, written in bulk (no images, no tasks)."""
+    """Products on sale with ready embeddings, written in bulk (no images, no tasks)."""
     assert vectors.shape[1] == EMBEDDING_DIMENSIONS[model_name]
     products = Product.objects.bulk_create(
-        [Product(sku=f"{sku_prefix}{i:06d}", name=f"Vector product {i}") for i in range(len(vectors))]
+        [
+            Product(sku=f"{sku_prefix}{i:06d}", name=f"Vector product {i}", price=Decimal("10.00"), stock=10)
+            for i in range(len(vectors))
+        ]
     )
     ProductEmbedding.objects.bulk_create(
         [

@@ -244,6 +244,8 @@ def test_admin_adds_product_that_becomes_a_similar_item(page, catalogue, tmp_pat
 
     new = Product.objects.get(sku="NEW-TEE")
     assert new.category.name == "Tshirts" and new.image_sha256
+    # Only what can be bought is recommended; stock is not in the admin form, so set it as an import would.
+    Product.objects.filter(pk=new.pk).update(stock=5)
     # The admin request only queued the work; the worker thread computes the vector.
     wait_for(lambda: ProductEmbedding.objects.filter(product=new, status=ProductEmbedding.Status.READY).exists())
 

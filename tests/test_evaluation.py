@@ -20,7 +20,7 @@ from PIL import Image
 
 from demo.catalog import draw_product, generate_demo_catalog
 from evaluation.common import EvaluationError, PhotoQuery, ProductLabels, k_values_parse
-from evaluation.metrics import coverage, gini, recommendation_counts, share_same
+from evaluation.metrics import coverage, gini, random_same_type_share, recommendation_counts, share_same
 from evaluation.photo_search import label_article_types, label_map_read, photo_queries_read, photo_search_evaluate
 from evaluation.runs import (
     database_exists,
@@ -69,6 +69,19 @@ def test_share_same_skips_unlabelled_queries_and_counts_unlabelled_neighbours_as
     # Gender: query 1 (Men) matches 3; query 4 (Women) matches nobody; blank gender never matches.
     assert share_same(neighbours, table, key="gender", k=3) == pytest.approx(1 / 6)
     assert share_same(neighbours, table, key="sub_category", k=3) == 1.0
+
+
+def test_random_same_type_baseline_is_the_expected_share_among_the_types_other_products():
+    def labels(article: int, colour: str) -> ProductLabels:
+        return ProductLabels(article, f"type {article}", 1, "sub", "Men", base_colour=colour)
+
+    table = {1: labels(10, "Red"), 2: labels(10, "red"), 3: labels(10, "Blue"), 4: labels(10, ""), 5: labels(20, "Red")}
+    # Queries 1 and 2 find the other red among 3 others, 3 finds none; 4 has no colour and 5 no
+    # other product of its type: (1/3 + 1/3 + 0) / 3 queries, whatever k (each query counts min(k, 3)).
+    for k in (2, 5):
+        assert random_same_type_share(table, table.keys(), key="base_colour", k=k) == pytest.approx(2 / 9)
+    assert random_same_type_share(table, table.keys(), key="article_type", k=5) == 1.0
+    assert random_same_type_share(table, [5], key="base_colour", k=5) == 0.0
 
 
 def test_k_values_and_labels_parsing(tmp_path):

@@ -167,7 +167,7 @@ def test_command_writes_the_report_files_with_the_function_results(clusters, tmp
             assert image.format == "PNG" and image.width > 300 and image.height > 200
     markdown = (output / "report.md").read_text()
     assert "](precision_at_k.png)" in markdown and "](per_article_type.png)" in markdown
-    assert "| 5 | 0.433 | 1.000 | 0.733 | 1.000 | 0.000 |" in markdown
+    assert "| 5 | 0.433 | 1.000 | 0.733 | 0.000 | 0.000 | 1.000 | 0.000 |" in markdown  # no colour or usage labels here
     assert "| Jeans | Bottomwear | 4 | 0.600 |" in markdown
     printed = stdout.getvalue()
     assert "0.433" in printed and "Report written to" in printed

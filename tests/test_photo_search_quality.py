@@ -11,7 +11,15 @@ from django.core.cache import caches
 from django.core.management import CommandError, call_command
 
 from demo.catalog import draw_product
-from evaluation.photo_queries import PhotoQueryError, photo_queries_build, products_choose, styles_read
+from evaluation.photo_queries import (
+    SPLITS,
+    PhotoQueryError,
+    StyleRow,
+    photo_queries_build,
+    product_split,
+    products_choose,
+    styles_read,
+)
 from recommendations.classifier import (
     ALGORITHM,
     MIN_PRODUCTS_PER_CLASS,
@@ -279,6 +287,27 @@ def test_query_builder_reads_styles_as_the_importer_does(tmp_path):
         (7, "Accessories", "Handbags"),
         (12, "Apparel", "Tshirts"),
     ]
+
+
+def test_query_sets_of_different_splits_never_share_a_source_product():
+    """Tuning, confirmation and test sets are disjoint by construction, whatever their seeds."""
+    rows = [StyleRow(pk, "Apparel", f"type {pk % 12}") for pk in range(1, 3001)]
+    chosen = {
+        (split, seed): {row.id for row in products_choose(rows, count=300, seed=seed, split=split)}
+        for split in SPLITS
+        for seed in (0, 1, 2)
+    }
+    for (split, _seed), ids in chosen.items():
+        assert len(ids) == 300 and {product_split(pk) for pk in ids} == {split}
+        for (other_split, _), other in chosen.items():
+            if other_split != split:
+                assert ids.isdisjoint(other), (split, other_split)
+    # Without a split (the old behaviour) two seeds do share products.
+    assert {row.id for row in products_choose(rows, count=600, seed=1)} & {
+        row.id for row in products_choose(rows, count=300, seed=2)
+    }
+    with pytest.raises(PhotoQueryError, match="Unknown split"):
+        products_choose(rows, count=3, seed=0, split="holdout")
 
 
 def test_query_builder_reports_bad_input(tiny_dataset, tmp_path):

@@ -66,11 +66,13 @@ def test_admin_upload_reaches_similar_items_through_the_worker(client, worker):
             "sku": "NEW-TEE",
             "name": "New red tee",
             "image": SimpleUploadedFile("tee.jpg", upload, content_type="image/jpeg"),
+            "price": "499.00",  # only what can be bought is recommended
             "is_active": "on",
         },
     )
     assert response.status_code == 302, response.content[:2000]
     new = Product.objects.get(sku="NEW-TEE")
+    Product.objects.filter(pk=new.pk).update(stock=5)  # not in the admin form; set as an import would
 
     # The web process only enqueued the work; the worker computes it.
     embedding = wait_for(

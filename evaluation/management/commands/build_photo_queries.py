@@ -5,7 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from evaluation.photo_queries import DEFAULT_MASTER_CATEGORIES, PhotoQueryError, photo_queries_build
+from evaluation.photo_queries import DEFAULT_MASTER_CATEGORIES, SPLITS, PhotoQueryError, photo_queries_build
 
 
 class Command(BaseCommand):
@@ -30,6 +30,13 @@ class Command(BaseCommand):
         parser.add_argument("--count", type=int, default=300, help="number of query photos (default 300)")
         parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
         parser.add_argument(
+            "--split",
+            choices=SPLITS,
+            default=None,
+            help="draw only from this split of the products (fixed by product id), so that tuning, "
+            "confirmation and test sets never share a source product; default: any product",
+        )
+        parser.add_argument(
             "--master-categories",
             default=",".join(DEFAULT_MASTER_CATEGORIES),
             help="comma-separated masterCategory values to draw from; empty for all "
@@ -50,6 +57,7 @@ class Command(BaseCommand):
                     seed=options["seed"],
                     catalogue=options["catalogue"],
                     master_categories=masters,
+                    split=options["split"],
                     on_image=lambda: bar.update(1),
                 )
         except PhotoQueryError as exc:

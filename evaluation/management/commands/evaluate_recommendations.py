@@ -23,12 +23,14 @@ from evaluation.interactions import DEFAULT_K, interactions_report_write, intera
 from evaluation.photo_search import label_map_read, photo_queries_read, photo_search_evaluate
 from evaluation.report import plots_write, report_build, report_markdown, report_text
 from evaluation.runs import (
+    SCRATCH_PRICE,
     database_url,
     dataset_steps,
     scratch_database_create,
     scratch_database_drop,
     scratch_database_name,
     scratch_environment,
+    scratch_products_price,
 )
 from evaluation.similar_items import similar_items_evaluate
 
@@ -38,7 +40,8 @@ PATH_OPTIONS = ("queries", "labels", "label_map", "output")
 class Command(BaseCommand):
     help = (
         "Measure recommendation quality: leave-one-out similar items over the catalogue (same articleType, "
-        "subCategory, gender at each k; coverage; Gini) and, with --queries/--labels, search by photo. "
+        "subCategory, gender, baseColour, usage at each k, beside random products of the same type; coverage; "
+        "Gini) and, with --queries/--labels, search by photo. "
         "With --dataset, a Kaggle-layout folder is imported into a scratch database and evaluated there. "
         "Writes report.json, report.md and PNG plots to --output."
     )
@@ -121,6 +124,10 @@ class Command(BaseCommand):
     def _evaluate(self, k_values: list[int], command: str, options: dict) -> None:
         started = time.monotonic()
         quiet = options["verbosity"] == 0
+        if options["report_dataset"]:  # the inner run of --dataset, in its scratch database
+            priced = scratch_products_price()
+            if priced:
+                self.stdout.write(f"{priced} products without a price priced at {SCRATCH_PRICE} (scratch copy only).")
         queries = label_map = None
         if options["labels"] is not None:
             if not options["queries"].is_dir():

@@ -1,0 +1,216 @@
+"""The similar-items query the shop serves, timed end to end on real products.
+
+`benchmarks/vector_search.py` times a bare `ORDER BY ... LIMIT` over a table of vectors. A product
+page runs more: the product's own vector, then one filtered HNSW query per catalogue tier (same
+article type and gender, same type, same sub-category, anything) joined to the products for
+`is_active`, stock and price, each a relaxed-order iterative scan, and the colour re-ranking of a
+larger pool. This benchmark imports real products (the styles.csv labels and the cached real
+vectors of benchmarks/vector_search.py) into a scratch database with the project's own schema and
+times `recommendations.selectors._similar_ranked` (the uncached path of `product_similar_list`)
+for sampled products and for every product of a small article type (its tiers run past the
+article type: the tail), at several `hnsw.max_scan_tuples`. "exact tiers" is the same list with
+index scans turned off (each tier an exact scan): the served list's agreement with it is its
+recall@5. One in 20 products is sold out, so the stock filter has work to do.
+
+    .venv/bin/python -m benchmarks.served_query --sizes 2946,11882 --out docs
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import BASE_DIR, DATA_DIR, fmt, git_commit, loadavg, machine, scratch_database
+from benchmarks.vector_search import DATASETS, image_files, real_vectors
+
+SCRATCH_SUFFIX = "_bench_served"
+SMALL_TYPE = 10  # article types with at most this many products are the tail
+K = 5
+
+
+def styles(dataset: str) -> dict[int, dict[str, str]]:
+    with (DATA_DIR / dataset / "styles.csv").open(encoding="utf-8", newline="") as file:
+        return {int(row["id"]): row for row in csv.DictReader(file)}
+
+
+def load(n: int) -> list[int]:
+    """Products and ready embeddings for the first n real products (sample, then extra); their ids."""
+    from django.db import connection
+
+    from recommendations.models import ProductEmbedding
+    from shop.models import Product
+    from shop.services import category_get_or_create
+
+    rows = []
+    for dataset in DATASETS:
+        labels = styles(dataset)
+        rows += [labels[int(path.stem)] for path in image_files(dataset)]
+    vectors = real_vectors(DATASETS)[:n]
+    rows = rows[:n]
+    categories = {}
+    for row in rows:
+        key = (row["masterCategory"], row["subCategory"], row["articleType"])
+        if key not in categories:
+            categories[key] = category_get_or_create(master=key[0], sub=key[1], article=key[2])
+    products = Product.objects.bulk_create(
+        [
+            Product(
+                sku=row["id"],
+                name=row["productDisplayName"][:300],
+                category=categories[(row["masterCategory"], row["subCategory"], row["articleType"])],
+                gender=row["gender"],
+                base_colour=row["baseColour"],
+                usage=row["usage"],
+                price=Decimal("999.00"),
+                stock=0 if i % 20 == 19 else 10,
+            )
+            for i, row in enumerate(rows)
+        ],
+        batch_size=2000,
+    )
+    with connection.cursor() as cursor:
+        # Inserting into a live HNSW index is slow: load, then build it as the migration defines it.
+        cursor.execute("SELECT pg_get_indexdef('embedding_lite0_hnsw'::regclass)")
+        (definition,) = cursor.fetchone()
+        cursor.execute("DROP INDEX embedding_lite0_hnsw")
+        ProductEmbedding.objects.bulk_create(
+            [
+                ProductEmbedding(
+                    product=product, model_name="efficientnet_lite0", status="ready", source_sha256="bench", vector=v
+                )
+                for product, v in zip(products, vectors, strict=True)
+            ],
+            batch_size=1000,
+        )
+        cursor.execute("SET maintenance_work_mem = '1GB'")
+        cursor.execute(definition)
+        cursor.execute("VACUUM ANALYZE shop_product")
+        cursor.execute("VACUUM ANALYZE recommendations_productembedding")
+    return [product.pk for product in products]
+
+
+def run_queries(products: list, *, max_scan_tuples: int | None, exact: bool = False) -> tuple[list[float], dict]:
+    """Times (ms) of the uncached served path for each product, and each product's list."""
+    from django.db import connection
+
+    from recommendations.selectors import _similar_ranked
+
+    with connection.cursor() as cursor:
+        cursor.execute("RESET hnsw.max_scan_tuples")
+        if max_scan_tuples is not None:
+            cursor.execute(f"SET hnsw.max_scan_tuples = {int(max_scan_tuples)}")
+        cursor.execute(f"SET enable_indexscan = {'off' if exact else 'on'}")
+    for product in products[:3]:  # warm-up
+        _similar_ranked(product, K)
+    times, lists = [], {}
+    for product in products:
+        started = time.perf_counter()
+        found = _similar_ranked(product, K)
+        times.append((time.perf_counter() - started) * 1000)
+        lists[product.pk] = [pk for pk, _ in found]
+    with connection.cursor() as cursor:
+        cursor.execute("RESET enable_indexscan")
+        cursor.execute("RESET hnsw.max_scan_tuples")
+    return times, lists
+
+
+def percentiles(values: list[float]) -> tuple[float, float, float]:
+    array = np.asarray(values)
+    return float(np.percentile(array, 50)), float(np.percentile(array, 95)), float(np.percentile(array, 99))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="2946,11882", help="catalogue sizes (real products, at most 11,882)")
+    parser.add_argument("--queries", type=int, default=200, help="sampled query products per size")
+    parser.add_argument("--max-scan-tuples", default="default,5000,1000", help="hnsw.max_scan_tuples values")
+    parser.add_argument("--out", type=Path, default=None, help="append a section to OUT/benchmarks.md")
+    args = parser.parse_args(argv)
+    sizes = [int(size) for size in args.sizes.split(",")]
+    scans = [None if value == "default" else int(value) for value in args.max_scan_tuples.split(",")]
+
+    started_at = datetime.now(UTC).replace(microsecond=0)
+    load_at_start = loadavg()
+    database, name, _ = scratch_database(SCRATCH_SUFFIX, BASE_DIR / "var" / "bench-served")
+    original = dict(database)
+    from django.core.management import call_command
+    from django.db import connection
+
+    lines = []
+    try:
+        connection.close()
+        connection.settings_dict["NAME"] = name
+        call_command("migrate", verbosity=0)
+        from shop.models import Product
+
+        for size in sizes:
+            Product.objects.all().delete()
+            ids = load(size)
+            products = {p.pk: p for p in Product.objects.select_related("category__parent").filter(pk__in=ids)}
+            rng = np.random.default_rng(0)
+            sample = [products[pk] for pk in sorted(rng.choice(ids, size=min(args.queries, len(ids)), replace=False))]
+            type_sizes = {}
+            for product in products.values():
+                type_sizes[product.category_id] = type_sizes.get(product.category_id, 0) + 1
+            small = [p for p in products.values() if type_sizes[p.category_id] <= SMALL_TYPE]
+            _, exact_sample = run_queries(sample, max_scan_tuples=None, exact=True)
+            _, exact_small = run_queries(small, max_scan_tuples=None, exact=True)
+            for scan in scans:
+                times, lists = run_queries(sample, max_scan_tuples=scan)
+                small_times, small_lists = run_queries(small, max_scan_tuples=scan)
+                recall = statistics.fmean(len(set(lists[pk]) & set(exact_sample[pk])) / K for pk in lists)
+                small_recall = statistics.fmean(
+                    len(set(small_lists[pk]) & set(exact_small[pk])) / K for pk in small_lists
+                )
+                p50, p95, p99 = percentiles(times)
+                s50, s95, s99 = percentiles(small_times)
+                row = (
+                    f"| {size:,} | {scan if scan is not None else 'default (20,000)'} | {fmt(p50)} | {fmt(p95)} | "
+                    f"{fmt(p99)} | {recall:.3f} | {len(small)} | {fmt(s50)} | {fmt(s95)} | {fmt(s99)} | "
+                    f"{small_recall:.3f} |"
+                )
+                print(row, flush=True)
+                lines.append(row)
+    finally:
+        connection.close()
+        connection.settings_dict["NAME"] = original["NAME"]
+        from evaluation import runs
+
+        runs.scratch_database_drop(original, name)
+
+    section = [
+        "",
+        f"## The served similar-items query, {started_at.isoformat()}",
+        "",
+        f"`python -m benchmarks.served_query --sizes {args.sizes} --queries {args.queries} "
+        f"--max-scan-tuples {args.max_scan_tuples}` on {machine()}, commit {git_commit()}, load average at "
+        f"start {load_at_start} (the machine was shared with other jobs: absolute times are noisy).",
+        "",
+        "Whole uncached `_similar_ranked` calls (the product's vector, each tier's filtered HNSW query "
+        "with the join, the stock and price filters and the colour pool, in Python through Django), k = 5; "
+        f"{args.queries} sampled products, and separately every product of an article type with at most "
+        f"{SMALL_TYPE} products (their lists run through several tiers). Recall@5 is against the same tiers "
+        "with index scans off (exact).",
+        "",
+        "| products | hnsw.max_scan_tuples | p50 ms | p95 ms | p99 ms | recall@5 | small-type queries | "
+        "p50 ms | p95 ms | p99 ms | recall@5 |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        *lines,
+        "",
+    ]
+    text = "\n".join(section)
+    print(text)
+    if args.out is not None:
+        with (args.out / "benchmarks.md").open("a", encoding="utf-8") as file:
+            file.write(text)
+
+
+if __name__ == "__main__":
+    main()
