@@ -53,14 +53,14 @@ def test_admin_sets_stock_on_a_new_product(admin_client, in_use, tshirts):
 
 def test_admin_product_list_shows_the_thumbnail_image_and_stock(admin_client, tshirts):
     """The first column is the picture, not the thumbnail field's file path; price and stock are listed."""
-    product = product_with_image("LIST1", solid_image(), name="Listed Tee", category=tshirts, price=Decimal("999"))
+    product = product_with_image("LIST1", solid_image(), name="Listed Tee", category=tshirts, price=Decimal("999"), stock=7)
     product.refresh_from_db()
     html = admin_client.get(reverse("admin:shop_product_changelist")).content.decode()
     row = re.search(r'<tr[^>]*>\s*<td class="action-checkbox">.*?</tr>', html, re.S).group(0)
     first = re.search(r"<t[hd] class=\"field-[^\"]+\">(.*?)</t[hd]>", row, re.S).group(1)
     assert "<img" in first and product.thumbnail_url in first
     assert "thumbnails/" not in re.sub(r"<[^>]+>", "", first)  # no path shown as text
-    assert re.search(r'class="field-price">999[.,]00<', row) and 'class="field-stock">0<' in row
+    assert re.search(r'class="field-price">999[.,]00<', row) and 'class="field-stock">7<' in row
 
 
 def test_admin_offers_attribute_values_in_use(admin_client, in_use):
