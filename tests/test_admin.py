@@ -53,7 +53,9 @@ def test_admin_sets_stock_on_a_new_product(admin_client, in_use, tshirts):
 
 def test_admin_product_list_shows_the_thumbnail_image_and_stock(admin_client, tshirts):
     """The first column is the picture, not the thumbnail field's file path; price and stock are listed."""
-    product = product_with_image("LIST1", solid_image(), name="Listed Tee", category=tshirts, price=Decimal("999"), stock=7)
+    product = product_with_image(
+        "LIST1", solid_image(), name="Listed Tee", category=tshirts, price=Decimal("999"), stock=7
+    )
     product.refresh_from_db()
     html = admin_client.get(reverse("admin:shop_product_changelist")).content.decode()
     row = re.search(r'<tr[^>]*>\s*<td class="action-checkbox">.*?</tr>', html, re.S).group(0)
