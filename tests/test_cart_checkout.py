@@ -6,6 +6,7 @@ import io
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
@@ -311,6 +312,57 @@ def _waiting_on_lock() -> bool:
         return cursor.fetchone()[0] > 0
 
 
+@dataclass
+class Race:
+    """What two checkouts placed at the same moment did: each one's result (an Order or the error),
+    when the winner started to commit and when each finished, and whether one was seen waiting on a
+    lock while the other held it."""
+
+    results: dict[str, object]
+    committing_at: dict[str, float]
+    finished_at: dict[str, float]
+    saw_waiter: bool
+
+
+def _race_checkouts(carts: dict) -> Race:
+    """Place an order from each cart at once, each on its own thread and connection; the first to
+    get its locks keeps them until the other is seen blocked on a lock (or WAIT_LIMIT_SECONDS)."""
+    barrier = threading.Barrier(len(carts) + 1)
+    race = Race(results={}, committing_at={}, finished_at={}, saw_waiter=False)
+    waiter_seen = threading.Event()
+
+    def place(name: str) -> None:
+        try:
+            barrier.wait(timeout=10)
+            with transaction.atomic():
+                try:
+                    race.results[name] = order_place(cart=carts[name], details=DETAILS)
+                except CheckoutError as exc:
+                    race.results[name] = exc
+                else:
+                    # Keep the locks until the other checkout is seen blocked on them.
+                    waiter_seen.wait(timeout=WAIT_LIMIT_SECONDS)
+                    race.committing_at[name] = time.monotonic()
+            race.finished_at[name] = time.monotonic()
+        except Exception as exc:  # surfaced by the callers' assertions
+            race.results[name] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=place, args=(name,)) for name in carts]
+    for thread in threads:
+        thread.start()
+    barrier.wait(timeout=10)
+    deadline = time.monotonic() + WAIT_LIMIT_SECONDS
+    while time.monotonic() < deadline and not race.saw_waiter:
+        race.saw_waiter = _waiting_on_lock()
+        time.sleep(0.02)
+    waiter_seen.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    return race
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_checkouts_racing_for_the_last_unit():
     """Exactly one order; the other shopper waits on the row lock, then learns the item is gone."""
@@ -319,42 +371,13 @@ def test_two_checkouts_racing_for_the_last_unit():
     for name in ("a", "b"):
         shoppers[name] = SessionCart(SessionStore())
         cart_add(cart=shoppers[name], product_id=product.pk, quantity=1)
-    barrier = threading.Barrier(3)
-    results: dict[str, object] = {}
-    committing_at: dict[str, float] = {}
-    finished_at: dict[str, float] = {}
-    waiter_seen = threading.Event()
-
-    def shop(name: str) -> None:
-        try:
-            barrier.wait(timeout=10)
-            with transaction.atomic():
-                try:
-                    results[name] = order_place(cart=shoppers[name], details=DETAILS)
-                except CheckoutError as exc:
-                    results[name] = exc
-                else:
-                    # Keep the product's row locked until the other shopper is seen blocked on it.
-                    waiter_seen.wait(timeout=WAIT_LIMIT_SECONDS)
-                    committing_at[name] = time.monotonic()
-            finished_at[name] = time.monotonic()
-        except Exception as exc:  # surfaced by the assertions below
-            results[name] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=shop, args=(name,)) for name in shoppers]
-    for thread in threads:
-        thread.start()
-    barrier.wait(timeout=10)
-    saw_waiter = False
-    deadline = time.monotonic() + WAIT_LIMIT_SECONDS
-    while time.monotonic() < deadline and not saw_waiter:
-        saw_waiter = _waiting_on_lock()
-        time.sleep(0.02)
-    waiter_seen.set()
-    for thread in threads:
-        thread.join(timeout=30)
+    race = _race_checkouts(shoppers)
+    results, committing_at, finished_at, saw_waiter = (
+        race.results,
+        race.committing_at,
+        race.finished_at,
+        race.saw_waiter,
+    )
 
     orders = [r for r in results.values() if isinstance(r, Order)]
     errors = [r for r in results.values() if isinstance(r, CheckoutError)]
@@ -413,42 +436,13 @@ def test_one_guest_session_posting_checkout_twice_gets_one_order():
     requests = {name: SessionCart(SessionStore(session_key=session.session_key)) for name in ("a", "b")}
     for cart in requests.values():
         assert cart.quantities() == {product.pk: 1}  # both loaded the session with the cart in it
-    barrier = threading.Barrier(3)
-    results: dict[str, object] = {}
-    committing_at: dict[str, float] = {}
-    finished_at: dict[str, float] = {}
-    waiter_seen = threading.Event()
-
-    def post(name: str) -> None:
-        try:
-            barrier.wait(timeout=10)
-            with transaction.atomic():
-                try:
-                    results[name] = order_place(cart=requests[name], details=DETAILS)
-                except CheckoutError as exc:
-                    results[name] = exc
-                else:
-                    # Hold the session's lock until the other request is seen waiting on it.
-                    waiter_seen.wait(timeout=WAIT_LIMIT_SECONDS)
-                    committing_at[name] = time.monotonic()
-            finished_at[name] = time.monotonic()
-        except Exception as exc:  # surfaced by the assertions below
-            results[name] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=post, args=(name,)) for name in requests]
-    for thread in threads:
-        thread.start()
-    barrier.wait(timeout=10)
-    saw_waiter = False
-    deadline = time.monotonic() + WAIT_LIMIT_SECONDS
-    while time.monotonic() < deadline and not saw_waiter:
-        saw_waiter = _waiting_on_lock()
-        time.sleep(0.02)
-    waiter_seen.set()
-    for thread in threads:
-        thread.join(timeout=30)
+    race = _race_checkouts(requests)
+    results, committing_at, finished_at, saw_waiter = (
+        race.results,
+        race.committing_at,
+        race.finished_at,
+        race.saw_waiter,
+    )
 
     orders = [r for r in results.values() if isinstance(r, Order)]
     errors = [r for r in results.values() if isinstance(r, CheckoutError)]
