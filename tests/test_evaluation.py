@@ -290,7 +290,7 @@ def test_dataset_option_evaluates_a_drawn_catalogue_in_a_scratch_database(db, tm
     assert "--dataset" in report["command"] and report["similar_items"]["evaluated"] == 20
     assert {row["k"] for row in report["similar_items"]["at_k"]} == {1, 5}
     assert (output / "report.md").exists() and (output / "precision_at_k.png").exists()
-    assert "Dataset evaluated" in stdout.getvalue()
+    assert "Evaluated in" in stdout.getvalue()
     assert not Product.objects.exists(), "nothing is imported into the shop's own database"
     assert not Path(settings.MEDIA_ROOT).exists(), "no image is written to the shop's media folder"
     assert media_folders() == media, "the scratch media folder is removed"

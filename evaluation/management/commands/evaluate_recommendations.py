@@ -252,8 +252,6 @@ class Command(BaseCommand):
         dataset = dataset.resolve()
         if not (dataset / "styles.csv").is_file():
             raise CommandError(f"{dataset} has no styles.csv: --dataset needs a Kaggle-layout catalogue folder.")
-        database = settings.DATABASES["default"]
-        name = scratch_database_name(database["NAME"])
         inner = ["--k-values", ",".join(map(str, k_values)), "--verbosity", str(options["verbosity"])]
         if options["limit"] is not None:
             inner += ["--limit", str(options["limit"])]
@@ -263,31 +261,8 @@ class Command(BaseCommand):
             if options[option] is not None:
                 inner += [f"--{option.replace('_', '-')}", str(Path(options[option]).resolve())]
         inner += ["--report-dataset", str(dataset), "--report-command", command]
-        media = Path(tempfile.mkdtemp(prefix="evaluate-recommendations-media-"))
-        started = time.monotonic()
-        try:
-            scratch_database_create(database, name)
-            environment = scratch_environment(database_url_=database_url(database, name), media_root=media)
-            steps = dataset_steps(manage_py=Path(settings.BASE_DIR) / "manage.py", dataset=dataset, evaluate_args=inner)
-            for title, step, extra in steps:
-                self.stdout.write(f"{title} (scratch database {name})...")
-                self.stdout.flush()
-                sys.stderr.flush()
-                step_started = time.monotonic()
-                returncode = subprocess.run(step, env={**environment, **extra}, cwd=settings.BASE_DIR).returncode
-                if returncode:
-                    raise CommandError(f"{title} failed with exit status {returncode}: {shlex.join(step)}")
-                self.stdout.write(f"{title}: done in {time.monotonic() - step_started:.0f} s")
-        finally:
-            if options["keep_scratch"]:
-                self.stdout.write(
-                    f"Kept the scratch database {name} (DATABASE_URL={database_url(database, name)}) "
-                    f"and its images in {media} (MEDIA_ROOT)."
-                )
-            else:
-                scratch_database_drop(database, name)
-                shutil.rmtree(media, ignore_errors=True)
-        self.stdout.write(self.style.SUCCESS(f"Dataset evaluated in {time.monotonic() - started:.0f} s."))
+        steps = dataset_steps(manage_py=Path(settings.BASE_DIR) / "manage.py", dataset=dataset, evaluate_args=inner)
+        self._run_in_scratch(steps, options)
 
     @staticmethod
     def _command_line(options: dict) -> str:
