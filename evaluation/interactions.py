@@ -256,24 +256,11 @@ def per_shopper_counts(truth: Mapping[str, Collection[int]]) -> dict[str, float]
 
 
 def events_from_database() -> list[EventRow]:
-    """Every event in the (scratch) database, as training reads it; product ids are the shop's."""
-    from events.models import Interaction
+    """Every event in the (scratch) database, as the shop's training reads it (the same selector);
+    product ids are the shop's."""
+    from events.selectors import training_events
 
-    rows = Interaction.objects.order_by("created_at", "pk").values_list(
-        "user_id", "customer_key", "session_key", "product_id", "kind", "quantity", "created_at", "basket"
-    )
-    events = []
-    for user_id, customer, session, product, kind, quantity, created_at, basket in rows.iterator(chunk_size=20000):
-        if user_id is not None:
-            shopper = f"user:{user_id}"
-        elif customer:
-            shopper = f"customer:{customer}"
-        elif session:
-            shopper = f"session:{session}"
-        else:
-            shopper = ""
-        events.append(EventRow(shopper, product, kind, quantity, created_at, basket))
-    return events
+    return list(training_events(chunk_size=20000))
 
 
 def events_from_files(root, layout: str) -> list[EventRow]:
