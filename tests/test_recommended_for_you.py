@@ -263,3 +263,20 @@ def test_openapi_schema_documents_the_list(client):
     assert set(component["properties"]) == {"model", "strategy", "results"}
     item_ref = component["properties"]["results"]["items"]["$ref"]
     assert set(schema["components"]["schemas"][item_ref.rsplit("/", 1)[-1]]["properties"]) == RESULT_KEYS
+
+
+def test_best_sellers_are_cached_and_products_still_checked(shop, settings, django_assert_num_queries):
+    """The home page is hit by everyone: the best-seller ranking is read once per
+    RECOMMENDED_POPULAR_CACHE_SECONDS; a product sold out since is still left out."""
+    from django.core.cache import cache
+
+    settings.RECOMMENDED_POPULAR_CACHE_SECONDS = 60
+    cache.clear()
+    with django_assert_num_queries(3):  # the model with (no) neighbours, the best-sellers, the products
+        first = shopper_recommended_list(k=5)
+    assert [item.product for item in first.items] == [shop[name] for name in "DEABC"]
+    Product.objects.filter(pk=shop["D"].pk).update(stock=0)
+    with django_assert_num_queries(2):
+        second = shopper_recommended_list(k=5)
+    assert [item.product for item in second.items] == [shop[name] for name in "EABC"]
+    cache.clear()
