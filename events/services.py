@@ -41,7 +41,7 @@ BOT_USER_AGENT = re.compile(
 )
 
 # The lists a `ref` may name: recommendation lists, and search-by-photo results.
-RECOMMENDATION_LISTS = ("similar_items", "also_bought", "bought_together", "more_in_type")
+RECOMMENDATION_LISTS = ("similar_items", "also_bought", "bought_together", "more_in_type", "recommended_for_you")
 PHOTO_SEARCH_REF = "photo_search"
 
 

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import PUBLIC_AUTH, PhotoSearchThrottle, error_responses
+from events.services import SESSION_EVENTS_KEY
 from recommendations.models import ProductEmbedding
 from recommendations.selectors import (
     SimilarProduct,
@@ -18,6 +19,7 @@ from recommendations.selectors import (
     product_similar_list,
     products_bought_together_list,
     recommender_model_active,
+    shopper_recommended_list,
 )
 from recommendations.services import active_model_name
 from shop.images import ImageError, load_image
@@ -206,3 +208,56 @@ class ProductBoughtTogetherApi(APIView):
             product_ids=[product.pk], k=params.validated_data["k"], exclude_ids=_cart_product_ids(request)
         )
         return _behaviour_response(request, product.pk, "bought_together", items)
+
+
+class RecommendedProductSerializer(SimilarProductSerializer):
+    score = serializers.FloatField(help_text="The served blend's score (item-item and recent best-sellers).")
+    reason = serializers.CharField(help_text='Why it is shown: "Because you viewed <name>", "Popular this week"...')
+
+
+class RecommendedListSerializer(serializers.Serializer):
+    model = serializers.CharField(
+        allow_null=True,
+        help_text='The also_bought version whose neighbours were used ("also_bought v3"); null before any.',
+    )
+    strategy = serializers.ChoiceField(
+        choices=["personal", "popular"],
+        help_text="personal: from the shopper's own history; popular: recent best-sellers only.",
+    )
+    results = RecommendedProductSerializer(many=True)
+
+
+class ShopperRecommendedApi(APIView):
+    """GET /api/recommendations/?k=12: "Recommended for you" for the current user or session."""
+
+    class InputSerializer(serializers.Serializer):
+        k = serializers.IntegerField(min_value=1, max_value=50, default=12)
+
+    @extend_schema(
+        operation_id="recommendations_list",
+        auth=PUBLIC_AUTH,
+        summary="Recommended for you",
+        description=(
+            "The home page's list for the logged-in shopper, else the browser session: products similar (active "
+            "`also_bought` model) to what the shopper bought, put in the cart or viewed, blended with the last week's "
+            "best-sellers; a shopper without such history gets the best-sellers (`strategy` popular). Only products "
+            "on sale and in stock, never what the shopper bought or has in the cart. The history is read live: new "
+            "views change the list at once."
+        ),
+        parameters=[InputSerializer],
+        responses={200: RecommendedListSerializer, **error_responses(400)},
+        tags=["recommendations"],
+    )
+    def get(self, request: Request) -> Response:
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        session = getattr(request, "session", None)
+        found = shopper_recommended_list(
+            user=request.user,
+            # Anonymous events are logged under the session's first key (events.services.session_shopper_key).
+            session_key=(session.get(SESSION_EVENTS_KEY) or session.session_key or "") if session is not None else "",
+            k=params.validated_data["k"],
+            exclude_ids=_cart_product_ids(request),
+        )
+        results = RecommendedProductSerializer(found.items, many=True, context={"request": request}).data
+        return Response({"model": found.model, "strategy": found.strategy, "results": results})

@@ -384,3 +384,183 @@ def products_bought_together_list(
 
 def recommender_model_active(*, kind: str) -> RecommenderModel | None:
     return RecommenderModel.objects.filter(kind=kind, is_active=True).first()
+
+
+# --- "Recommended for you": the shopper's own list on the home page and the API ---
+
+# The best-sellers are read once for everyone and cached briefly (the home page is hit by everyone,
+# and an imported history's all-time fallback counts every purchase); a shopper's own exclusions are
+# applied to the cached ranking, so a short pool suffices unless a shopper's history covers it.
+POPULAR_RECENT_DAYS = 7
+POPULAR_POOL = 200
+
+# The active also_bought version (always one row when there is one) with the stored neighbours of
+# the history's products, each neighbour flagged as buyable or not.
+HISTORY_NEIGHBOURS_SQL = """
+SELECT m.version, n.product_id, n.neighbour_id, n.score,
+       (p.is_active AND p.stock > 0 AND p.price IS NOT NULL) AS buyable
+FROM recommendations_recommendermodel m
+LEFT JOIN recommendations_productneighbour n
+  ON n.model_id = m.id AND n.product_id = ANY(%(products)s) AND n.score >= %(min_score)s
+LEFT JOIN shop_product p ON p.id = n.neighbour_id
+WHERE m.kind = 'also_bought' AND m.is_active
+ORDER BY n.product_id, n.rank
+"""
+
+# Purchase lines per product since a time (NULL: all time), buyable products only, most first.
+POPULAR_SQL = """
+SELECT i.product_id
+FROM events_interaction i
+JOIN shop_product p ON p.id = i.product_id AND p.is_active AND p.stock > 0 AND p.price IS NOT NULL
+WHERE i.kind = 'purchase' AND (%(since)s::timestamptz IS NULL OR i.created_at >= %(since)s::timestamptz)
+GROUP BY i.product_id
+ORDER BY COUNT(*) DESC, i.product_id
+LIMIT %(limit)s
+"""
+
+REASON_POPULAR_WEEK = "Popular this week"
+REASON_POPULAR = "Popular in the shop"
+
+
+@dataclass(frozen=True)
+class RecommendedProduct:
+    product: Product
+    score: float  # the served blend's score (collaborative.served_list)
+    reason: str
+
+
+@dataclass(frozen=True)
+class RecommendedList:
+    strategy: str  # "personal" (the history has neighbours) or "popular"
+    model: str | None  # the active also_bought version ("also_bought v3"), None before any
+    items: list[RecommendedProduct]
+
+
+@dataclass(frozen=True)
+class ShopperHistory:
+    products: list[int]  # most recent first, as the evaluation's Prepared.history
+    bought: set[int]
+
+
+def shopper_history(*, user=None, session_key: str = "") -> ShopperHistory:
+    """The products the shopper has events for (every kind but returns, as the evaluation reads a
+    history), most recently touched first, ties by id descending; and those they bought. One query."""
+    from django.db.models import Count, Q
+
+    from events.models import Interaction
+
+    if user is not None and user.is_authenticated:
+        rows = Interaction.objects.filter(user=user)
+    elif session_key:
+        rows = Interaction.objects.filter(session_key=session_key)
+    else:
+        return ShopperHistory(products=[], bought=set())
+    found = (
+        rows.exclude(kind=Interaction.Kind.RETURN)
+        .values("product_id")
+        .annotate(last=Max("created_at"), purchases=Count("id", filter=Q(kind=Interaction.Kind.PURCHASE)))
+        .order_by("-last", "-product_id")
+        .values_list("product_id", "purchases")
+    )
+    products, bought = [], set()
+    for product_id, purchases in found:
+        products.append(product_id)
+        if purchases:
+            bought.add(product_id)
+    return ShopperHistory(products=products, bought=bought)
+
+
+def popular_recent_ids(*, limit: int = POPULAR_POOL) -> tuple[list[int], bool]:
+    """Buyable products by purchase lines in the last POPULAR_RECENT_DAYS, most first; all time when
+    the last week sold nothing (second value False then). Cached RECOMMENDED_POPULAR_CACHE_SECONDS."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    key = f"popular-recent:{limit}"
+    seconds = settings.RECOMMENDED_POPULAR_CACHE_SECONDS
+    if seconds > 0 and (found := cache.get(key)) is not None:
+        return found
+    with connection.cursor() as cursor:
+        since = timezone.now() - timedelta(days=POPULAR_RECENT_DAYS)
+        cursor.execute(POPULAR_SQL, {"since": since, "limit": limit})
+        ids, recent = [row[0] for row in cursor.fetchall()], True
+        if not ids:
+            cursor.execute(POPULAR_SQL, {"since": None, "limit": limit})
+            ids, recent = [row[0] for row in cursor.fetchall()], False
+    if seconds > 0:
+        cache.set(key, (ids, recent), seconds)
+    return ids, recent
+
+
+def shopper_recommended_inputs(
+    *, user=None, session_key: str = "", k: int, exclude_ids: Iterable[int] = ()
+) -> tuple[dict, list[int], list[int], set[int], str | None, bool, ShopperHistory]:
+    """What collaborative.served_list is called with for this shopper: (neighbours, history,
+    popular, exclude, model, popular_is_recent, history). `exclude` holds what was bought, what is in
+    the cart (exclude_ids) and neighbours that cannot be bought; `popular` is buyable only."""
+    history = shopper_history(user=user, session_key=session_key)
+    neighbours: dict[int, list[tuple[int, float]]] = {}
+    unbuyable: set[int] = set()
+    model = None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            HISTORY_NEIGHBOURS_SQL, {"products": history.products, "min_score": settings.RECOMMENDER_MIN_SCORE}
+        )
+        for version, product_id, neighbour_id, score, buyable in cursor.fetchall():
+            model = f"{RecommenderModel.Kind.ALSO_BOUGHT} v{version}"
+            if product_id is None:
+                continue
+            neighbours.setdefault(product_id, []).append((neighbour_id, float(score)))
+            if not buyable:
+                unbuyable.add(neighbour_id)
+    exclude = set(history.bought) | set(exclude_ids) | unbuyable
+    popular, recent = popular_recent_ids()
+    banned = exclude | set(history.products)
+    if len(popular) == POPULAR_POOL and len(popular) - len(banned.intersection(popular)) < k:
+        # This shopper's exclusions cover most of the cached pool: read far enough for k.
+        popular, recent = popular_recent_ids(limit=POPULAR_POOL + len(banned) + k)
+    return neighbours, history.products, popular, exclude, model, recent, history
+
+
+def shopper_recommended_list(
+    *, user=None, session_key: str = "", k: int, exclude_ids: Iterable[int] = ()
+) -> RecommendedList:
+    """ "Recommended for you": collaborative.served_list over the shopper's live history (their
+    user's events, else their session's), the active also_bought version's stored neighbours and the
+    recent best-sellers, exactly as the offline evaluation's `served` method calls it; only products
+    that can be bought (active, in stock, with a price), never what the shopper bought or has in the
+    cart (exclude_ids). Only the neighbour table is trained: new clicks change the list at once.
+
+    About four queries: history, neighbours with the model, best-sellers (cached), products.
+    """
+    from recommendations.collaborative import served_list
+
+    neighbours, history, popular, exclude, model, recent, shopper = shopper_recommended_inputs(
+        user=user, session_key=session_key, k=k, exclude_ids=exclude_ids
+    )
+    ranked = served_list(neighbours, history, popular, k=k, exclude=exclude)
+    personal = any(neighbours.get(product) for product in history)
+    # Each item-item product's reason: the history product it is most similar to (most recent on ties).
+    because: dict[int, tuple[float, int]] = {}
+    banned = exclude | set(history)
+    for product_id in history:  # most recent first: it keeps ties
+        for neighbour_id, score in neighbours.get(product_id, ()):
+            if neighbour_id not in banned and (neighbour_id not in because or score > because[neighbour_id][0]):
+                because[neighbour_id] = (score, product_id)
+    wanted = {pk for pk, _ in ranked} | {because[pk][1] for pk, _ in ranked if pk in because}
+    products = Product.objects.in_bulk(list(wanted))
+    items = []
+    for product_id, score in ranked:
+        product = products.get(product_id)
+        # Checked again: the cached best-sellers may name a product sold out since.
+        if product is None or not product.is_active or product.stock <= 0 or product.price is None:
+            continue
+        if product_id in because:
+            source = products[because[product_id][1]]
+            verb = "Bought together with" if source.pk in shopper.bought else "Because you viewed"
+            reason = f"{verb} {source.name}"
+        else:
+            reason = REASON_POPULAR_WEEK if recent else REASON_POPULAR
+        items.append(RecommendedProduct(product=product, score=score, reason=reason))
+    return RecommendedList(strategy="personal" if personal else "popular", model=model, items=items)

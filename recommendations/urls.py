@@ -11,5 +11,6 @@ urlpatterns = [
         apis.ProductBoughtTogetherApi.as_view(),
         name="product_bought_together",
     ),
+    path("recommendations/", apis.ShopperRecommendedApi.as_view(), name="recommendations"),
     path("search/photo/", apis.PhotoSearchApi.as_view(), name="photo_search"),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.paginator import Paginator
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
@@ -11,12 +12,13 @@ from django.utils.http import urlencode
 
 from config.api import PhotoSearchThrottle
 from events.models import Interaction
-from events.services import PHOTO_SEARCH_REF, RECOMMENDATION_LISTS, interaction_record_request
+from events.services import PHOTO_SEARCH_REF, RECOMMENDATION_LISTS, SESSION_EVENTS_KEY, interaction_record_request
 from recommendations.selectors import (
     image_similar_list,
     product_also_bought_list,
     product_embedding_status,
     product_similar_list,
+    shopper_recommended_list,
 )
 from shop.cart import cart_get
 from shop.filters import ProductFilterSet
@@ -50,11 +52,24 @@ FILTER_KEYS = ("q", *FACET_FIELDS, "price_min", "price_max")
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    """shop/home.html: the category tree, new arrivals and the photo-search entry."""
+    """shop/home.html: the category tree, new arrivals, "Recommended for you" (`recommended`, a
+    RecommendedList) and the photo-search entry."""
+    in_cart = cart_get(user=request.user, session=request.session).quantities()
+    recommended = shopper_recommended_list(
+        user=request.user,
+        # Anonymous events are logged under the session's first key (events.services.session_shopper_key).
+        session_key=request.session.get(SESSION_EVENTS_KEY) or request.session.session_key or "",
+        k=settings.RECOMMENDED_FOR_YOU_COUNT,
+        exclude_ids=in_cart,
+    )
     return render(
         request,
         "shop/home.html",
-        {"categories": category_tree(), "new_arrivals": list(product_list()[:NEW_ARRIVALS])},
+        {
+            "categories": category_tree(),
+            "new_arrivals": list(product_list()[:NEW_ARRIVALS]),
+            "recommended": recommended,
+        },
     )
 
 

@@ -301,3 +301,7 @@ RECOMMENDER_MIN_SUPPORT = env.int("RECOMMENDER_MIN_SUPPORT", default=2)
 RECOMMENDER_MIN_SCORE = env.float("RECOMMENDER_MIN_SCORE", default=0.0)
 # Versions kept per kind (the active one included); older ones are deleted after a switch.
 RECOMMENDER_KEEP_VERSIONS = env.int("RECOMMENDER_KEEP_VERSIONS", default=2)
+# "Recommended for you": the recent best-sellers are read for everyone at most this often.
+RECOMMENDED_POPULAR_CACHE_SECONDS = env.int("RECOMMENDED_POPULAR_CACHE_SECONDS", default=60)
+# How many the home page shows.
+RECOMMENDED_FOR_YOU_COUNT = env.int("RECOMMENDED_FOR_YOU_COUNT", default=8)

@@ -19,5 +19,6 @@ LOGIN_FAILURE_RATE = "100000/hour"
 # Tests build catalogues one after another in one process; the caching test sets its own.
 CATEGORY_MENU_CACHE_SECONDS = 0
 SIMILAR_ITEMS_CACHE_SECONDS = 0
+RECOMMENDED_POPULAR_CACHE_SECONDS = 0
 # The browser tests load product images from the live server.
 SERVE_MEDIA = True
