@@ -40,6 +40,7 @@ test: install
 ## The vector search runs on its own embedded server with shared_buffers sized for the index.
 bench: install
 	$(PY) -m benchmarks.vector_search --sizes 2946,11882,100000 --queries 200 --shared-buffers 2GB --out docs
+	$(PY) -m benchmarks.served_query --sizes 2946,11882 --queries 200 --max-scan-tuples default,5000,1000 --out docs
 	$(PY) -m benchmarks.embedding_throughput --images 256 --resnet-images 64 --rounds 3 --out docs
 	$(PY) -m benchmarks.pages_load --dataset fashion-sample --clients 1,8,16,32 --out docs
 	$(PY) -m benchmarks.bulk_import --datasets fashion-sample,fashion-extra --out docs
