@@ -12,12 +12,13 @@ from config.api import PUBLIC_AUTH, PhotoSearchThrottle, error_responses
 from recommendations.models import ProductEmbedding
 from recommendations.selectors import (
     SimilarProduct,
-    image_similar_list,
+    image_search,
     product_embedding_status,
     product_similar_list,
 )
 from recommendations.services import active_model_name
 from shop.images import ImageError, load_image
+from shop.models import Category
 from shop.selectors import product_get
 
 
@@ -51,9 +52,19 @@ class SimilarListSerializer(serializers.Serializer):
     results = SimilarProductSerializer(many=True)
 
 
+class PhotoKindSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="category.id")
+    name = serializers.CharField(source="category.name")
+    probability = serializers.FloatField(help_text="The classifier's and the nearest products' votes, fused.")
+
+
 class PhotoSearchResultSerializer(serializers.Serializer):
     model = serializers.CharField(help_text="The embedding model that ranked the results.")
     results = SimilarProductSerializer(many=True)
+    kinds = PhotoKindSerializer(
+        many=True, help_text="The article types the photo most likely shows, likeliest first (pass one as `category`)."
+    )
+    weak_match = serializers.BooleanField(help_text="The best result's score is below PHOTO_SEARCH_WEAK_SCORE.")
 
 
 def _results(request: Request, items: list[SimilarProduct]) -> list[dict]:
@@ -98,6 +109,12 @@ class PhotoSearchApi(APIView):
 
     class InputSerializer(CountSerializer):
         image = serializers.FileField(allow_empty_file=True)
+        category = serializers.PrimaryKeyRelatedField(
+            queryset=Category.objects.all(),
+            required=False,
+            help_text="Search within this category (e.g. one of `kinds`) and its sub-types; the rest is filled "
+            "from the whole catalogue when it holds fewer than k products.",
+        )
 
     @extend_schema(
         operation_id="search_photo_create",
@@ -115,7 +132,8 @@ class PhotoSearchApi(APIView):
         tags=["recommendations"],
     )
     def post(self, request: Request) -> Response:
-        data = {key: request.data.get(key) for key in ("image", "k") if request.data.get(key) not in (None, "")}
+        keys = ("image", "k", "category")
+        data = {key: request.data.get(key) for key in keys if request.data.get(key) not in (None, "")}
         if "k" not in data and request.query_params.get("k"):
             data["k"] = request.query_params["k"]
         params = self.InputSerializer(data=data)
@@ -124,5 +142,12 @@ class PhotoSearchApi(APIView):
             image = load_image(params.validated_data["image"])
         except ImageError as exc:
             raise serializers.ValidationError({"image": [str(exc)]}) from None
-        items = image_similar_list(image=image, k=params.validated_data["k"])
-        return Response({"model": active_model_name(), "results": _results(request, items)})
+        found = image_search(image=image, k=params.validated_data["k"], category=params.validated_data.get("category"))
+        return Response(
+            {
+                "model": active_model_name(),
+                "results": _results(request, found.results),
+                "kinds": PhotoKindSerializer(found.kinds, many=True).data,
+                "weak_match": found.weak_match,
+            }
+        )
