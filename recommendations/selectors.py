@@ -181,19 +181,21 @@ def product_visually_similar_list(*, product: Product, k: int | None = None) -> 
     return _with_products(_nearest(vector, k=k, exclude_ids=[product.pk]))
 
 
-# Search by photo's defaults, chosen by measurement (docs/evaluation.md): predict the photo's
-# article type and search within the likeliest types; test-time augmentation is off by default.
+# Search by photo's defaults, chosen by measurement (docs/evaluation.md): share the list out between
+# the likeliest article types (classifier and neighbours' votes fused); test-time augmentation is off.
 PHOTO_SEARCH_TTA = False
 # True: search only the classifier's likeliest types; "fused": share the list out between the kinds
 # the classifier and the nearest neighbours agree on (_fused_ranked); False: plain search.
-PHOTO_SEARCH_RESTRICT: bool | str = True
+PHOTO_SEARCH_RESTRICT: bool | str = "fused"
 # The fused search: how many unrestricted neighbours vote on the photo's kind, how much the
 # classifier weighs against their votes, how many kinds share the list, and below which top
 # probability part of the list stays unrestricted (a wrong guess then cannot exclude every right answer).
 PHOTO_VOTE_NEIGHBOURS = 10
 PHOTO_CLASSIFIER_WEIGHT = 0.5
 PHOTO_KINDS = 3
-PHOTO_CONFIDENT = 0.5
+PHOTO_CONFIDENT = 0.3
+# The places are shared in proportion to probability ** this (above 1 favours the likeliest kind).
+PHOTO_SHARE_POWER = 2.0
 
 
 @dataclass(frozen=True)
@@ -272,13 +274,16 @@ def _fused_ranked(
 ) -> list[tuple[int, float]]:
     kinds = sorted(probabilities.items(), key=lambda item: -item[1])[:PHOTO_KINDS]
     pools = [
-        (probability, _nearest(vector, k=k, where=" AND p.category_id = %(kind)s", where_params={"kind": kind}))
+        (
+            probability**PHOTO_SHARE_POWER,
+            _nearest(vector, k=k, where=" AND p.category_id = %(kind)s", where_params={"kind": kind}),
+        )
         for kind, probability in kinds
     ]
     top = kinds[0][1] if kinds else 0.0
     # A confident guess shares the list among its kinds; an unsure one keeps the rest of the
     # probability for the plain nearest neighbours.
-    unrestricted = 0.0 if top >= PHOTO_CONFIDENT else max(0.0, 1.0 - sum(p for _, p in kinds))
+    unrestricted = 0.0 if top >= PHOTO_CONFIDENT else max(0.0, 1.0 - sum(p for _, p in kinds)) ** PHOTO_SHARE_POWER
     pools.append((unrestricted, neighbours))
     found = _share_out(pools, k)
     if len(found) < k:
