@@ -19,6 +19,7 @@ from pgvector import HalfVector
 from PIL import Image, ImageOps
 
 from recommendations.classifier import photo_categories_predict, photo_category_probabilities
+from recommendations.garment import garment_crop
 from recommendations.models import ProductEmbedding
 from recommendations.services import active_model_name, embedder_get, image_embed
 from recommendations.vectors import halfvec_sql
@@ -211,14 +212,19 @@ class PhotoSearch:
     weak_match: bool  # the best result is below PHOTO_SEARCH_WEAK_SCORE
 
 
-def photo_vector(*, image: Image.Image, tta: bool = False) -> np.ndarray:
+def photo_vector(*, image: Image.Image, tta: bool | str = False) -> np.ndarray:
     """The photo's vector; with tta, the normalised mean vector of the photo, its mirror image and
-    its centre 80% (a shopper's photo has more floor around the item than a studio shot)."""
+    its centre 80% (a shopper's photo has more floor around the item than a studio shot); with
+    "crop", the mean of the photo's and of a box around the item in it (recommendations.garment)."""
     if not tta:
         return image_embed(image=image)
-    width, height = image.size
-    zoom = image.crop((round(width * 0.1), round(height * 0.1), round(width * 0.9), round(height * 0.9)))
-    vectors = embedder_get().embed([image, ImageOps.mirror(image), zoom])
+    if tta == "crop":
+        views = [image, garment_crop(image)]
+    else:
+        width, height = image.size
+        zoom = image.crop((round(width * 0.1), round(height * 0.1), round(width * 0.9), round(height * 0.9)))
+        views = [image, ImageOps.mirror(image), zoom]
+    vectors = embedder_get().embed(views)
     mean = vectors.mean(axis=0)
     return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
 
@@ -320,7 +326,11 @@ def _photo_ranked(
 
 
 def image_similar_list(
-    *, image: Image.Image, k: int | None = None, tta: bool | None = None, restrict: bool | str | None = None
+    *,
+    image: Image.Image,
+    k: int | None = None,
+    tta: bool | str | None = None,
+    restrict: bool | str | None = None,
 ) -> list[SimilarProduct]:
     """The k products whose images are nearest to an uploaded photo, best first.
 

@@ -233,3 +233,30 @@ def test_every_awkward_photo_gets_a_full_result_list(client, kinds_catalogue):
         assert len(body["results"]) == k, name
         assert len({item["id"] for item in body["results"]}) == k, name
         assert body["kinds"], name
+
+
+# --------------------------------------------------------------------------- the garment crop
+
+
+def test_garment_box_finds_the_item_on_a_striped_floor():
+    """A drawn shirt on wooden-floor stripes: the box holds the shirt and leaves most of the floor out."""
+    from recommendations.garment import garment_box
+
+    floor = Image.new("RGB", (800, 600))
+    for x in range(0, 800, 40):
+        floor.paste((150 + (x // 40) % 3 * 15, 110, 80), (x, 0, x + 40, 600))
+    item = draw_product("Tshirts", "Blue", "solid", random.Random(3)).resize((240, 320))
+    mask = Image.eval(item.convert("L"), lambda value: 255 if value < 235 else 0)  # the shirt, not its white
+    floor.paste(item, (420, 150), mask)
+    left, top, right, bottom = garment_box(floor)
+    bbox = mask.getbbox()
+    assert left <= 420 + bbox[0] and top <= 150 + bbox[1] and right >= 420 + bbox[2] and bottom >= 150 + bbox[3]
+    assert (right - left) * (bottom - top) < 0.35 * 800 * 600
+
+
+def test_garment_box_leaves_a_photo_without_a_clear_item_whole():
+    from recommendations.garment import garment_box, garment_crop
+
+    plain = Image.new("RGB", (400, 300), (120, 130, 140))
+    assert garment_box(plain) is None and garment_crop(plain).size == (400, 300)
+    assert garment_box(Image.new("RGB", (5, 5), "white")) is None  # too small to tell
