@@ -182,9 +182,10 @@ def product_visually_similar_list(*, product: Product, k: int | None = None) -> 
     return _with_products(_nearest(vector, k=k, exclude_ids=[product.pk]))
 
 
-# Search by photo's defaults, chosen by measurement (docs/evaluation.md): share the list out between
-# the likeliest article types (classifier and neighbours' votes fused); test-time augmentation is off.
-PHOTO_SEARCH_TTA = False
+# Search by photo's defaults, chosen by measurement (docs/evaluation.md): the photo's vector averaged
+# with its garment crop's, and the list shared out between the likeliest article types (classifier
+# and neighbours' votes fused). Flip + zoom TTA cost more and helped less.
+PHOTO_SEARCH_TTA: bool | str = "crop"
 # True: search only the classifier's likeliest types; "fused": share the list out between the kinds
 # the classifier and the nearest neighbours agree on (_fused_ranked); False: plain search.
 PHOTO_SEARCH_RESTRICT: bool | str = "fused"
@@ -235,9 +236,13 @@ def _kind_probabilities(vector: np.ndarray, neighbours: list[tuple[int, float]])
     votes: dict[int, float] = {}
     voters = neighbours[:PHOTO_VOTE_NEIGHBOURS]
     categories = dict(Product.objects.filter(pk__in=[pk for pk, _ in voters]).values_list("pk", "category_id"))
-    for pk, _ in voters:
+    # The nearest count most (1, 1/2, 1/3...): in a small catalogue the ten nearest are most of it,
+    # and equal votes would only repeat how many products each kind has.
+    weights = [1 / rank for rank in range(1, len(voters) + 1)]
+    total = sum(weights)
+    for (pk, _), weight in zip(voters, weights, strict=True):
         if categories.get(pk) is not None:
-            votes[categories[pk]] = votes.get(categories[pk], 0.0) + 1 / len(voters)
+            votes[categories[pk]] = votes.get(categories[pk], 0.0) + weight / total
     classifier = photo_category_probabilities(vector)
     if not classifier or not votes:
         return classifier or votes

@@ -109,7 +109,7 @@ def shopper_photos(sample, tmp_path_factory):
 
 
 def test_photo_search_on_held_out_shopper_photos(sample_catalogue, shopper_photos):
-    """Category restriction (the served form) beats raw similarity on photos of products not in the shop."""
+    """The served search (kinds fused and shared out) beats raw similarity on photos of products not in the shop."""
     from evaluation.photo_search import label_map_read, photo_queries_read, photo_search_evaluate
     from recommendations.classifier import category_classifier_train
     from recommendations.selectors import PHOTO_SEARCH_RESTRICT, PHOTO_SEARCH_TTA
