@@ -13,12 +13,17 @@ PLOT_PER_ARTICLE_TYPE = "per_article_type.png"
 PLOT_PHOTO_PER_LABEL = "photo_precision_per_label.png"
 PLOT_PHOTO_VARIANTS = "photo_variants.png"
 
-# Search by photo is measured in each of these forms, side by side: (name, tta, restrict).
+# Search by photo is measured in each of these forms, side by side: (name, tta, restrict), as
+# image_similar_list takes them (tta "crop": photo and garment crop averaged; restrict True: the
+# likeliest types only, "fused": the list shared out between the likeliest kinds).
 PHOTO_VARIANTS = (
     ("raw", False, False),
     ("+TTA (flip, zoom)", True, False),
     ("+category", False, True),
     ("+TTA +category", True, True),
+    ("+fused kinds", False, "fused"),
+    ("+garment crop", "crop", False),
+    ("+garment crop +fused kinds", "crop", "fused"),
 )
 
 

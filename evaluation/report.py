@@ -259,7 +259,10 @@ def report_markdown(report: dict[str, Any], plots: Mapping[str, str]) -> str:
                 " catalogue), +TTA (mean vector of the photo, its mirror image and its centre 80%),"
                 " +category (search within the article types the stored classifier finds likeliest, filled"
                 " from the whole catalogue"
-                " when they hold fewer than k products), both. Latency is the whole call (embedding,"
+                " when they hold fewer than k products), both; +fused kinds (the classifier's probabilities"
+                " averaged with the nearest products' kinds, the list shared out between the likeliest"
+                " kinds), +garment crop (the photo's vector averaged with that of a box around the item)."
+                " Latency is the whole call (embedding,"
                 " classifier, SQL) in this process; * marks the form the shop serves.",
                 "",
                 photo_variants_table(photo, markdown=True),

@@ -13,7 +13,7 @@ from events.services import SESSION_EVENTS_KEY
 from recommendations.models import ProductEmbedding
 from recommendations.selectors import (
     SimilarProduct,
-    image_similar_list,
+    image_search,
     product_also_bought_list,
     product_embedding_status,
     product_similar_list,
@@ -23,6 +23,7 @@ from recommendations.selectors import (
 )
 from recommendations.services import active_model_name
 from shop.images import ImageError, load_image
+from shop.models import Category
 from shop.selectors import product_get
 
 
@@ -56,9 +57,19 @@ class SimilarListSerializer(serializers.Serializer):
     results = SimilarProductSerializer(many=True)
 
 
+class PhotoKindSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="category.id")
+    name = serializers.CharField(source="category.name")
+    probability = serializers.FloatField(help_text="The classifier's and the nearest products' votes, fused.")
+
+
 class PhotoSearchResultSerializer(serializers.Serializer):
     model = serializers.CharField(help_text="The embedding model that ranked the results.")
     results = SimilarProductSerializer(many=True)
+    kinds = PhotoKindSerializer(
+        many=True, help_text="The article types the photo most likely shows, likeliest first (pass one as `category`)."
+    )
+    weak_match = serializers.BooleanField(help_text="The best result's score is below PHOTO_SEARCH_WEAK_SCORE.")
 
 
 def _results(request: Request, items: list[SimilarProduct]) -> list[dict]:
@@ -103,6 +114,12 @@ class PhotoSearchApi(APIView):
 
     class InputSerializer(CountSerializer):
         image = serializers.FileField(allow_empty_file=True)
+        category = serializers.PrimaryKeyRelatedField(
+            queryset=Category.objects.all(),
+            required=False,
+            help_text="Search within this category (e.g. one of `kinds`) and its sub-types; the rest is filled "
+            "from the whole catalogue when it holds fewer than k products.",
+        )
 
     @extend_schema(
         operation_id="search_photo_create",
@@ -120,7 +137,8 @@ class PhotoSearchApi(APIView):
         tags=["recommendations"],
     )
     def post(self, request: Request) -> Response:
-        data = {key: request.data.get(key) for key in ("image", "k") if request.data.get(key) not in (None, "")}
+        keys = ("image", "k", "category")
+        data = {key: request.data.get(key) for key in keys if request.data.get(key) not in (None, "")}
         if "k" not in data and request.query_params.get("k"):
             data["k"] = request.query_params["k"]
         params = self.InputSerializer(data=data)
@@ -129,8 +147,17 @@ class PhotoSearchApi(APIView):
             image = load_image(params.validated_data["image"])
         except ImageError as exc:
             raise serializers.ValidationError({"image": [str(exc)]}) from None
-        items = image_similar_list(image=image, k=params.validated_data["k"])
-        return Response({"model": active_model_name(), "results": _results(request, items)})
+        found = image_search(image=image, k=params.validated_data["k"], category=params.validated_data.get("category"))
+        return Response(
+            {
+                "model": active_model_name(),
+                "results": _results(request, found.results),
+                "kinds": PhotoKindSerializer(found.kinds, many=True).data,
+                "weak_match": found.weak_match,
+            }
+        )
+
+
 
 
 class BehaviourListSerializer(serializers.Serializer):

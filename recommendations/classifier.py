@@ -264,8 +264,9 @@ def category_classifier_retrain_claim(*, now: float | None = None) -> bool:
     return bool(cache.delete(RETRAIN_DUE_KEY))
 
 
-def photo_categories_predict(vector: np.ndarray) -> list[int]:
-    """The article type ids a photo's vector most likely shows; empty without a usable classifier."""
+def photo_category_probabilities(vector: np.ndarray) -> dict[int, float]:
+    """Every learnt article type id with the probability that a photo's vector shows it; empty without
+    a usable classifier."""
     from recommendations.models import CategoryClassifier
     from recommendations.services import active_model_name
 
@@ -277,21 +278,30 @@ def photo_categories_predict(vector: np.ndarray) -> list[int]:
         .first()
     )
     if newest is None:
-        return []
+        return {}
     cached = _loaded.get(model_name)
     if cached is None or cached[0] != newest:
         # Decoded once per process and version; the check above is one indexed row.
         params = CategoryClassifier.objects.filter(pk=newest).values_list("params", flat=True).first()
         if params is None:
-            return []
+            return {}
         cached = (newest, LinearClassifier.from_bytes(params))
         _loaded[model_name] = cached
     classifier = cached[1]
     if classifier.weights.shape[1] != np.asarray(vector).shape[-1]:
+        return {}
+    probabilities = classifier.probabilities(vector)[0]
+    return {int(c): float(p) for c, p in zip(classifier.classes, probabilities, strict=True)}
+
+
+def photo_categories_predict(vector: np.ndarray) -> list[int]:
+    """The article type ids a photo's vector most likely shows; empty without a usable classifier."""
+    probabilities = photo_category_probabilities(vector)
+    if not probabilities:
         return []
     return categories_choose(
-        classifier.probabilities(vector)[0],
-        classifier.classes,
+        np.array(list(probabilities.values())),
+        np.array(list(probabilities.keys())),
         mass=PHOTO_CATEGORY_MASS,
         max_categories=PHOTO_MAX_CATEGORIES,
         min_confidence=PHOTO_MIN_CONFIDENCE,

@@ -1,3 +1,5 @@
+import base64
+import binascii
 from collections.abc import Callable
 from functools import partial
 
@@ -7,27 +9,49 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from shop.images import ACCEPTED_LABEL, ImageError, load_image
-from shop.models import Product
+from shop.models import Category, Product
 from shop.selectors import ATTRIBUTE_FIELDS, product_attribute_values
+
+# The photo a search page sends back to switch kinds: a small JPEG (shop.images.image_jpeg_base64),
+# so switching never needs the original upload again and nothing is stored on the server.
+PHOTO_KEPT_SIDE = 448
+PHOTO_KEPT_MAX_CHARS = 400_000
 
 
 class PhotoSearchForm(forms.Form):
+    """A new upload (`image`), or the kept photo of the previous search (`photo`) with a `category`."""
+
     image = forms.FileField(
         label="Photo of an item",
         help_text="JPEG, PNG, GIF, WebP, BMP or TIFF, up to 10 MB.",
         widget=forms.ClearableFileInput(attrs={"accept": "image/*"}),
+        required=False,
     )
     k = forms.IntegerField(
         label="Results", min_value=1, max_value=settings.SEARCH_RESULTS_MAX, initial=12, required=False
     )
+    photo = forms.CharField(required=False, max_length=PHOTO_KEPT_MAX_CHARS, widget=forms.HiddenInput)
+    category = forms.ModelChoiceField(queryset=Category.objects.all(), required=False, widget=forms.HiddenInput)
 
-    def clean_image(self):
-        upload = self.cleaned_data["image"]
+    def clean(self):
+        cleaned = super().clean()
+        upload, kept = cleaned.get("image"), cleaned.get("photo")
+        if "image" in self.errors or "photo" in self.errors:
+            return cleaned
         try:
-            self.cleaned_data["picture"] = load_image(upload)
+            if upload:
+                cleaned["picture"] = load_image(upload)
+            elif kept:
+                try:
+                    data = base64.b64decode(kept, validate=True)
+                except (binascii.Error, ValueError):
+                    raise ImageError("The kept photo is damaged; please upload it again.") from None
+                cleaned["picture"] = load_image(data)
+            else:
+                self.add_error("image", forms.ValidationError("Choose a photo to search with.", code="required"))
         except ImageError as exc:
-            raise forms.ValidationError(str(exc), code="invalid_image") from None
-        return upload
+            self.add_error("image", forms.ValidationError(str(exc), code="invalid_image"))
+        return cleaned
 
 
 class CheckedImageField(forms.FileField):

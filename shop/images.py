@@ -6,6 +6,7 @@ Every entry point (admin, search form, API, importer, embedding task) goes throu
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import warnings
@@ -183,3 +184,13 @@ def stored_image_name(name: str, file: BinaryIO) -> str:
         file.seek(position)
     stem = Path(name).stem or "image"
     return f"{stem}.{FORMAT_EXTENSIONS.get(image_format, 'bin')}"
+
+
+def image_jpeg_base64(image: Image.Image, *, max_side: int) -> str:
+    """A JPEG of the image fitted into max_side x max_side (never enlarged), base64-encoded: small
+    enough to show as a data: URI and to send back with a form, so nothing is stored."""
+    copy = image.convert("RGB")
+    copy.thumbnail((max_side, max_side))
+    buffer = io.BytesIO()
+    copy.save(buffer, "JPEG", quality=85)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")

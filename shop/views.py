@@ -14,7 +14,7 @@ from config.api import PhotoSearchThrottle
 from events.models import Interaction
 from events.services import PHOTO_SEARCH_REF, RECOMMENDATION_LISTS, SESSION_EVENTS_KEY, interaction_record_request
 from recommendations.selectors import (
-    image_similar_list,
+    image_search,
     product_also_bought_list,
     product_embedding_status,
     product_similar_list,
@@ -22,7 +22,8 @@ from recommendations.selectors import (
 )
 from shop.cart import cart_get
 from shop.filters import ProductFilterSet
-from shop.forms import PhotoSearchForm
+from shop.forms import PHOTO_KEPT_SIDE, PhotoSearchForm
+from shop.images import image_jpeg_base64
 from shop.models import Category
 from shop.prices import format_price
 from shop.selectors import (
@@ -174,10 +175,14 @@ def _click_redirect(request: HttpRequest, product_id: int) -> HttpResponse:
 def photo_search(request: HttpRequest) -> HttpResponse:
     """shop/photo_search.html: upload a photo (POST multipart `image`, optional `k`), see similar products.
 
+    After a search the context has `results`, `kinds` (what the photo most likely shows, offered as
+    choices that re-send `kept_photo`, a small base64 JPEG also shown beside the results, with a
+    `category`), `chosen_kind` and `weak_match` (the best score is below PHOTO_SEARCH_WEAK_SCORE).
+
     `throttled` holds a message (status 429) once the client used up PHOTO_SEARCH_THROTTLE_RATE,
     counted together with the API's search by photo.
     """
-    results = None
+    found = kept = None
     if request.method == "POST":
         throttle = PhotoSearchThrottle()
         if not throttle.allow_request(request, None):
@@ -190,11 +195,22 @@ def photo_search(request: HttpRequest) -> HttpResponse:
             return response
         form = PhotoSearchForm(request.POST, request.FILES)
         if form.is_valid():
-            results = image_similar_list(image=form.cleaned_data["picture"], k=form.cleaned_data["k"] or 12)
+            picture = form.cleaned_data["picture"]
+            found = image_search(image=picture, k=form.cleaned_data["k"] or 12, category=form.cleaned_data["category"])
+            kept = image_jpeg_base64(picture, max_side=PHOTO_KEPT_SIDE)
         status = 200 if form.is_valid() else 400
     else:
         form, status = PhotoSearchForm(), 200
-    return render(request, "shop/photo_search.html", {"form": form, "results": results}, status=status)
+    context = {
+        "form": form,
+        "results": found.results if found else None,
+        "kinds": found.kinds if found else [],
+        "weak_match": found.weak_match if found else False,
+        "kept_photo": kept,
+        "chosen_kind": form.cleaned_data.get("category") if found else None,
+        "k": (form.cleaned_data.get("k") or 12) if found else 12,
+    }
+    return render(request, "shop/photo_search.html", context, status=status)
 
 
 def _listing(

@@ -196,6 +196,25 @@ def test_search_by_photo_upload(page, catalogue, tmp_path):
     assert first in {p.pk for p in catalogue["Handbags"]}, "the nearest product to a handbag photo is a handbag"
 
 
+def test_search_by_photo_shows_the_photo_and_switches_kind_in_one_click(page, catalogue, tmp_path):
+    """The uploaded photo is shown beside the results; a kind above them re-runs the search within it."""
+    photo = tmp_path / "my-handbag.jpg"
+    photo.write_bytes(picture("Handbags", "Brown", seed=77))
+    page.goto("/search/photo/")
+    form = page.get_by_test_id("photo-search-form")
+    form.locator("input[type=file]").set_input_files(photo)
+    form.locator("button[type=submit]").click()
+    expect(page.get_by_test_id("uploaded-photo").locator("img")).to_be_visible()
+    kinds = page.get_by_test_id("photo-kind")
+    expect(kinds.first).to_be_visible()
+    other = kinds.nth(1)
+    name = other.inner_text()
+    other.click()
+    expect(page.get_by_test_id("search-results").locator("h2")).to_contain_text(f"in {name}")
+    expect(page.get_by_test_id("photo-kind").filter(has_text=name)).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_test_id("uploaded-photo").locator("img")).to_be_visible()
+
+
 def test_search_by_photo_rejects_a_file_that_is_not_an_image(page, catalogue, tmp_path):
     """A text file named .jpg gets a readable error on the form, and the next good photo still works."""
     bogus = tmp_path / "holiday.jpg"

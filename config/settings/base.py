@@ -202,6 +202,8 @@ CACHES = {
 # The header's category menu is cached per process this long (it is on every page).
 CATEGORY_MENU_CACHE_SECONDS = env.int("CATEGORY_MENU_CACHE_SECONDS", default=300)
 SEARCH_RESULTS_MAX = 50
+# Search by photo says the match is weak when its best result's cosine similarity is below this.
+PHOTO_SEARCH_WEAK_SCORE = env.float("PHOTO_SEARCH_WEAK_SCORE", default=0.55)
 
 # REST API (Django REST framework, drf-spectacular).
 # Search by photo runs the image model: limit each client (user, or IP for guests).
