@@ -229,13 +229,14 @@ def recommender_model_evaluate(*, kind: str, params: Mapping[str, Any], prepared
         result["popularity_recent"] = ranking_metrics(baseline, prepared.truth, prepared.catalogue, k=k)
     result["seconds"] = round(time.monotonic() - started, 3)
     logger.info(
-        "Evaluated %s on the last %s days (%s test shoppers) in %.2f s: ndcg@%s %s",
+        "Evaluated %s on the last %s days (%s test shoppers) in %.2f s: ndcg@%s %.4f (popular %.4f)",
         kind,
         days,
         result["test_users"],
         result["seconds"],
         k,
-        result.get("ndcg"),
+        result.get("ndcg", 0.0),
+        result.get("popularity_recent", {}).get("ndcg", 0.0),
     )
     return result
 
