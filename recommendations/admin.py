@@ -32,9 +32,7 @@ class RecommenderModelAdmin(admin.ModelAdmin):
         "metrics_summary",
     ]
     list_filter = ["kind", "is_active"]
-    readonly_fields = [f.name for f in RecommenderModel._meta.fields]
-
-    readonly_fields = [*readonly_fields, "evaluation_summary"]
+    readonly_fields = [*(f.name for f in RecommenderModel._meta.fields), "evaluation_summary"]
 
     @admin.display(description="metrics")
     def metrics_summary(self, obj: RecommenderModel) -> str:

@@ -5,7 +5,8 @@
 Training reads events through events.selectors.training_events, computes the lists with the
 pure functions of recommendations.collaborative, writes the new version's rows while the old
 version keeps serving, then switches the active version in one short transaction and prunes
-old versions.
+old versions. With RECOMMENDER_EVALUATION_DAYS, each version is also scored on the shop's recent
+purchases with the offline evaluation's protocol (metrics["evaluation"], shown in the admin).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -25,6 +26,9 @@ from django.utils import timezone
 from recommendations import collaborative
 from recommendations.models import ProductNeighbour, RecommenderModel
 from shop.models import Product
+
+if TYPE_CHECKING:
+    from evaluation.interactions import Prepared
 
 logger = logging.getLogger(__name__)
 
@@ -169,10 +173,11 @@ def _train(*, now: datetime | None, kinds: Iterable[str] | None) -> list[Recomme
     return trained
 
 
-def recommender_evaluation_prepare(*, until: datetime, split: datetime):
+def recommender_evaluation_prepare(*, until: datetime, split: datetime) -> Prepared:
     """The offline evaluation's protocol (evaluation.interactions) on the shop's own events before
     `until`: train before `split`, test on the purchases from it on; ground truth per test shopper
     is what `evaluation.interactions.prepare` makes it (new products, sold before the split)."""
+    # The evaluation's own pure functions (no matplotlib, no Django models at import): one protocol.
     from evaluation.interactions import prepare, split_by_date
     from events.selectors import training_events
 
@@ -188,7 +193,9 @@ def recommender_evaluation_prepare(*, until: datetime, split: datetime):
     return prepared
 
 
-def recommender_model_evaluate(*, kind: str, params: Mapping[str, Any], prepared, days: int) -> dict[str, Any]:
+def recommender_model_evaluate(
+    *, kind: str, params: Mapping[str, Any], prepared: Prepared, days: int
+) -> dict[str, Any]:
     """Train `kind` with `params` on the split's training events (in memory, nothing stored) and
     score it at k=12 against the recent-best-sellers baseline, as evaluate_recommendations does.
 
