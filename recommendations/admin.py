@@ -28,14 +28,33 @@ class RecommenderModelAdmin(admin.ModelAdmin):
         "up_to",
         "n_products",
         "n_neighbours",
+        "evaluation_summary",
         "metrics_summary",
     ]
     list_filter = ["kind", "is_active"]
-    readonly_fields = [f.name for f in RecommenderModel._meta.fields]
+    readonly_fields = [*(f.name for f in RecommenderModel._meta.fields), "evaluation_summary"]
 
     @admin.display(description="metrics")
     def metrics_summary(self, obj: RecommenderModel) -> str:
-        return ", ".join(f"{key}: {value}" for key, value in sorted(obj.metrics.items())) or "—"
+        counts = {key: value for key, value in obj.metrics.items() if key != "evaluation"}
+        return ", ".join(f"{key}: {value}" for key, value in sorted(counts.items())) or "—"
+
+    @admin.display(description="evaluation")
+    def evaluation_summary(self, obj: RecommenderModel) -> str:
+        """The figures recommenders_train measured on the shop's recent purchases."""
+        figures = obj.metrics.get("evaluation")
+        if not figures:
+            return "not evaluated"
+        days = figures["days"]
+        period = f"last {days} day{'s' if days != 1 else ''}"
+        if not figures["test_users"]:
+            return f"not enough recent purchases to evaluate ({period})"
+        k = figures["k"]
+        return (
+            f"NDCG@{k} {figures['ndcg']:.3f} (popular {figures['popularity_recent']['ndcg']:.3f}), "
+            f"recall@{k} {figures['recall']:.3f} (popular {figures['popularity_recent']['recall']:.3f}), "
+            f"hit rate {figures['hit_rate']:.3f} on {figures['test_users']} shoppers, {period}"
+        )
 
     def has_add_permission(self, request) -> bool:
         return False

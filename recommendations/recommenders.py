@@ -5,14 +5,18 @@
 Training reads events through events.selectors.training_events, computes the lists with the
 pure functions of recommendations.collaborative, writes the new version's rows while the old
 version keeps serving, then switches the active version in one short transaction and prunes
-old versions.
+old versions. With RECOMMENDER_EVALUATION_DAYS, each version is also scored on the shop's recent
+purchases with the offline evaluation's protocol (metrics["evaluation"], shown in the admin).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from itertools import islice
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -22,6 +26,9 @@ from django.utils import timezone
 from recommendations import collaborative
 from recommendations.models import ProductNeighbour, RecommenderModel
 from shop.models import Product
+
+if TYPE_CHECKING:
+    from evaluation.interactions import Prepared
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +134,8 @@ def _train(*, now: datetime | None, kinds: Iterable[str] | None) -> list[Recomme
     up_to = window.aggregate(latest=Max("created_at"))["latest"]
     n = settings.RECOMMENDER_NEIGHBOURS
     min_support = settings.RECOMMENDER_MIN_SUPPORT
+    days = settings.RECOMMENDER_EVALUATION_DAYS
+    prepared = None  # the evaluation's split, made once for both kinds and only if a kind trains
     trained = []
     for kind in kinds:
         if kind == Kind.ALSO_BOUGHT:
@@ -151,6 +160,10 @@ def _train(*, now: datetime | None, kinds: Iterable[str] | None) -> list[Recomme
         if not any(lists.values()):
             logger.info("No %s lists from %s events: the previous version keeps serving", kind, n_events)
             continue
+        if days > 0 and up_to is not None:
+            if prepared is None:
+                prepared = recommender_evaluation_prepare(until=now, split=up_to - timedelta(days=days))
+            metrics["evaluation"] = recommender_model_evaluate(kind=kind, params=params, prepared=prepared, days=days)
         model = recommender_model_store(
             kind=kind, neighbours=lists, params=params, n_events=n_events, up_to=up_to, metrics=metrics
         )
@@ -158,6 +171,81 @@ def _train(*, now: datetime | None, kinds: Iterable[str] | None) -> list[Recomme
         logger.info("Trained %s on %s events: %s products with neighbours", model, n_events, model.n_products)
         trained.append(model)
     return trained
+
+
+def recommender_evaluation_prepare(*, until: datetime, split: datetime) -> Prepared:
+    """The offline evaluation's protocol (evaluation.interactions) on the shop's own events before
+    `until`: train before `split`, test on the purchases from it on; ground truth per test shopper
+    is what `evaluation.interactions.prepare` makes it (new products, sold before the split)."""
+    # The evaluation's own pure functions (no matplotlib, no Django models at import): one protocol.
+    from evaluation.interactions import prepare, split_by_date
+    from events.selectors import training_events
+
+    started = time.monotonic()
+    prepared = prepare(split_by_date(training_events(until=until), split=split))
+    logger.info(
+        "Evaluation split at %s: %s training events, %s test shoppers, read in %.2f s",
+        split.isoformat(),
+        prepared.train_events,
+        len(prepared.truth),
+        time.monotonic() - started,
+    )
+    return prepared
+
+
+def recommender_model_evaluate(
+    *, kind: str, params: Mapping[str, Any], prepared: Prepared, days: int
+) -> dict[str, Any]:
+    """Train `kind` with `params` on the split's training events (in memory, nothing stored) and
+    score it at k=12 against the recent-best-sellers baseline, as evaluate_recommendations does.
+
+    also_bought is scored through collaborative.served_list (the shop's per-shopper list);
+    bought_together through the evaluation's per-shopper aggregation of its neighbours
+    (collaborative.recommend_from_history over the shopper's history).
+    """
+    from evaluation.interactions import DEFAULT_K, RECENT_DAYS
+    from evaluation.metrics import ranking_metrics
+
+    started = time.monotonic()
+    k = DEFAULT_K
+    split = prepared.split
+    result: dict[str, Any] = {"split": split.description, "days": days, "k": k, "test_users": len(prepared.truth)}
+    if prepared.truth:
+        train = split.train
+        recent = collaborative.popular_products(train, since=split.test_time - timedelta(days=RECENT_DAYS))
+        if kind == Kind.ALSO_BOUGHT:
+            data = collaborative.interaction_matrix(
+                train, now=split.test_time, weights=params["weights"], half_life_days=params["half_life_days"]
+            )
+            neighbours = collaborative.item_item_neighbours(
+                data, method=params["method"], n=params["n"], min_support=params["min_support"]
+            )
+        else:
+            neighbours = collaborative.bought_together(train, n=params["n"], min_support=params["min_support"])
+        lists, baseline = {}, {}
+        for shopper in prepared.truth:
+            exclude = prepared.bought_before[shopper].keys()
+            history = prepared.history.get(shopper, [])
+            if kind == Kind.ALSO_BOUGHT:
+                ranked = collaborative.served_list(neighbours, history, recent, k=k, exclude=exclude)
+            else:
+                ranked = collaborative.recommend_from_history(neighbours, history, k=k, exclude=exclude)
+            lists[shopper] = [product for product, _ in ranked]
+            baseline[shopper] = list(islice((p for p in recent if p not in exclude), k))
+        result.update(ranking_metrics(lists, prepared.truth, prepared.catalogue, k=k))
+        result["popularity_recent"] = ranking_metrics(baseline, prepared.truth, prepared.catalogue, k=k)
+    result["seconds"] = round(time.monotonic() - started, 3)
+    logger.info(
+        "Evaluated %s on the last %s days (%s test shoppers) in %.2f s: ndcg@%s %.4f (popular %.4f)",
+        kind,
+        days,
+        result["test_users"],
+        result["seconds"],
+        k,
+        result.get("ndcg", 0.0),
+        result.get("popularity_recent", {}).get("ndcg", 0.0),
+    )
+    return result
 
 
 def _all_ids(neighbours: Mapping[int, Sequence[tuple[int, float]]]) -> set[int]:

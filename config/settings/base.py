@@ -303,6 +303,9 @@ RECOMMENDER_MIN_SUPPORT = env.int("RECOMMENDER_MIN_SUPPORT", default=2)
 RECOMMENDER_MIN_SCORE = env.float("RECOMMENDER_MIN_SCORE", default=0.0)
 # Versions kept per kind (the active one included); older ones are deleted after a switch.
 RECOMMENDER_KEEP_VERSIONS = env.int("RECOMMENDER_KEEP_VERSIONS", default=2)
+# Each training is also scored on the purchases of this many days before its newest event, by a
+# copy trained on the events before them (the offline evaluation's protocol); 0 turns it off.
+RECOMMENDER_EVALUATION_DAYS = env.int("RECOMMENDER_EVALUATION_DAYS", default=7)
 # "Recommended for you": the recent best-sellers are read for everyone at most this often.
 RECOMMENDED_POPULAR_CACHE_SECONDS = env.int("RECOMMENDED_POPULAR_CACHE_SECONDS", default=60)
 # How many the home page shows.
