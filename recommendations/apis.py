@@ -158,8 +158,6 @@ class PhotoSearchApi(APIView):
         )
 
 
-
-
 class BehaviourListSerializer(serializers.Serializer):
     product = serializers.IntegerField(help_text="The product asked about.")
     model = serializers.CharField(
