@@ -475,23 +475,17 @@ def test_a_stale_second_checkout_post_keeps_the_first_order_in_the_session(clien
     assert client.get(reverse("shop:order_detail", args=[order.pk])).status_code == 200
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_double_clicked_place_order_answers_both_posts_with_the_one_order():
-    """Two checkout posts of one browser session at once (two requests, two connections): one order,
-    and both answers lead to it, so the page the browser keeps shows the placed order."""
-    product = make_product("TWICE3", price="1220.00", stock=5, name="Double-click Cap")
-    first = Client()
-    first.post(reverse("shop:cart_add", args=[product.pk]), {"quantity": "1"})
-    second = Client()
-    second.cookies = first.cookies  # the same browser: the same session cookie
+def _post_checkout_at_once(first: Client, second: Client, *, expected_total: str) -> dict[str, object]:
+    """Both clients post the checkout form at the same moment, each on its own thread and connection:
+    {"a": first's response, "b": second's} (or the exception a post raised)."""
     barrier = threading.Barrier(2)
-    responses = {}
+    responses: dict[str, object] = {}
 
     def post(name: str, client: Client) -> None:
         try:
             barrier.wait(timeout=10)
-            responses[name] = checkout_post(client, expected_total="1220.00")
-        except Exception as exc:  # surfaced by the assertions below
+            responses[name] = checkout_post(client, expected_total=expected_total)
+        except Exception as exc:  # surfaced by the callers' assertions
             responses[name] = exc
         finally:
             connections.close_all()
@@ -501,6 +495,19 @@ def test_a_double_clicked_place_order_answers_both_posts_with_the_one_order():
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
+    return responses
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_double_clicked_place_order_answers_both_posts_with_the_one_order():
+    """Two checkout posts of one browser session at once (two requests, two connections): one order,
+    and both answers lead to it, so the page the browser keeps shows the placed order."""
+    product = make_product("TWICE3", price="1220.00", stock=5, name="Double-click Cap")
+    first = Client()
+    first.post(reverse("shop:cart_add", args=[product.pk]), {"quantity": "1"})
+    second = Client()
+    second.cookies = first.cookies  # the same browser: the same session cookie
+    responses = _post_checkout_at_once(first, second, expected_total="1220.00")
 
     order = Order.objects.get()  # exactly one
     assert Product.objects.get(pk=product.pk).stock == 4
@@ -520,23 +527,7 @@ def test_a_logged_in_double_click_answers_both_posts_with_the_one_order():
     first.post(reverse("shop:cart_add", args=[product.pk]), {"quantity": "1"})
     second = Client()
     second.cookies = first.cookies
-    barrier = threading.Barrier(2)
-    responses = {}
-
-    def post(name: str, client: Client) -> None:
-        try:
-            barrier.wait(timeout=10)
-            responses[name] = checkout_post(client, expected_total="700.00")
-        except Exception as exc:  # surfaced by the assertions below
-            responses[name] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=post, args=item) for item in (("a", first), ("b", second))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    responses = _post_checkout_at_once(first, second, expected_total="700.00")
     order = Order.objects.get()
     for name, response in responses.items():
         assert getattr(response, "status_code", response) == 302, (name, response)
