@@ -14,7 +14,7 @@ from shop.thumbnails import thumbnails_deferred
 class Command(BaseCommand):
     help = (
         "Import a real purchase history: products (with images where the layout has them) and one event per "
-        "purchase or return, keeping the file' dates. Bad rows are skipped and reported; a re-run adds nothing twice."
+        "purchase or return, keeping the files' dates. Bad rows are skipped and reported; a re-run adds nothing twice."
     )
 
     def add_arguments(self, parser) -> None:
