@@ -5,7 +5,6 @@ The real-data tests skip with the reason when the folder is absent, except under
 """
 
 import json
-import os
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 from pathlib import Path
@@ -26,6 +25,7 @@ from evaluation.interactions import (
 )
 from evaluation.metrics import ranking_metrics
 from recommendations.collaborative import EventRow
+from tests.helpers import shared_data
 
 SPLIT = datetime(2024, 3, 1, tzinfo=UTC)
 
@@ -172,19 +172,6 @@ def test_command_imports_into_a_scratch_database_and_writes_the_report_shape(db,
 
 # --------------------------------------------------------------------------- real histories
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "interactions"
-
-
-def require(folder: Path) -> Path:
-    """The real history's folder; skip without it, except under CI=true, where its absence is a failure."""
-    if not folder.is_dir():
-        reason = f"real purchase history not found at {folder}"
-        if os.environ.get("CI", "").lower() in {"true", "1"}:
-            pytest.fail(f"CI=true but {reason}", pytrace=False)
-        pytest.skip(reason)
-    return folder
-
-
 # Floors below the measured values (docs/evaluation.md has the runs): the shop's served list on Online
 # Retail (train before 2011-10-01, test October 2011) measured NDCG@12 0.099, recent popularity
 # 0.075; item-item BM25 on MovieLens 100K (stratified 75/25, seed 42) precision@10 0.357.
@@ -203,20 +190,20 @@ def methods_at_k(prepared, *, k: int, variants=("bm25",)) -> dict:
 
 @pytest.fixture(scope="module")
 def online_retail():
-    root = require(DATA / "online-retail")
+    root = shared_data("interactions/online-retail")
     split = split_by_date(events_from_files(root, "online-retail"), split=datetime(2011, 10, 1, tzinfo=UTC))
     return prepare(split)
 
 
 @pytest.fixture(scope="module")
 def movielens():
-    root = require(DATA / "movielens-100k")
+    root = shared_data("interactions/movielens-100k")
     return prepare(split_stratified(events_from_files(root, "movielens"), train_share=0.75, seed=42))
 
 
 @pytest.fixture(scope="module")
 def hm():
-    root = require(DATA / "hm")
+    root = shared_data("interactions/hm")
     return prepare(split_by_date(events_from_files(root, "hm"), split=datetime(2020, 9, 1, tzinfo=UTC)))
 
 
