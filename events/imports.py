@@ -131,6 +131,17 @@ def _decimal(text: str) -> Decimal:
     return value
 
 
+def _price(row: dict, column: str) -> Decimal:
+    """The row's price in `column`; ValueError naming the column when it is not a number of 0 or more."""
+    try:
+        price = _decimal(row.get(column) or "")
+    except InvalidOperation:
+        price = None
+    if price is None or price < 0:
+        raise ValueError(f"{column} {row.get(column)!r} is not a number of 0 or more")
+    return price
+
+
 def hm_article_id(text: str) -> str:
     """A 10-digit article id; copies of the Kaggle file that read it as a number lost the leading zero."""
     text = text.strip()
@@ -159,11 +170,9 @@ def hm_transactions(root: Path) -> Iterator[EventIn | Problem]:
             yield Problem(path.name, line, article, f"t_dat {row.get('t_dat')!r} is not a date YYYY-MM-DD")
             continue
         try:
-            price = _decimal(row.get("price") or "")
-            if price < 0:
-                raise InvalidOperation
-        except InvalidOperation:
-            yield Problem(path.name, line, article, f"price {row.get('price')!r} is not a number of 0 or more")
+            _price(row, "price")  # checked here; products take their price from hm_transactions_prices
+        except ValueError as exc:
+            yield Problem(path.name, line, article, str(exc))
             continue
         if day not in counts:
             newest = max(counts, default=day)
@@ -213,11 +222,10 @@ def hm_transactions_prices(root: Path) -> Iterator[tuple[str, datetime, Decimal]
         try:
             article = hm_article_id(row.get("article_id") or "")
             day = _hm_day((row.get("t_dat") or "").strip())
-            price = _decimal(row.get("price") or "")
-        except (ValueError, InvalidOperation):
+            price = _price(row, "price")
+        except ValueError:
             continue
-        if price >= 0:
-            yield article, day, price
+        yield article, day, price
 
 
 def hm_articles(root: Path, prices: dict[str, Decimal]) -> Iterator[ProductRow | Problem]:
@@ -324,11 +332,9 @@ def retail_lines(path: Path) -> Iterator[RetailLine | Problem]:
             yield Problem(path.name, line, key, str(exc))
             continue
         try:
-            price = _decimal(row.get("UnitPrice") or "")
-            if price < 0:
-                raise InvalidOperation
-        except InvalidOperation:
-            yield Problem(path.name, line, key, f"UnitPrice {row.get('UnitPrice')!r} is not a number of 0 or more")
+            price = _price(row, "UnitPrice")
+        except ValueError as exc:
+            yield Problem(path.name, line, key, str(exc))
             continue
         customer = (row.get("CustomerID") or "").strip()
         if customer.endswith(".0") and customer[:-2].isdigit():
