@@ -246,25 +246,17 @@ def server_stop(server: subprocess.Popen) -> None:
         server.kill()
 
 
+def manage_shell(env: dict, code: str) -> str:
+    """What `manage.py shell -c code` prints, run against the scratch database of `env`."""
+    command = [sys.executable, str(BASE_DIR / "manage.py"), "shell", "--verbosity", "0", "-c", code]
+    return subprocess.run(command, env=env, cwd=BASE_DIR, check=True, capture_output=True, text=True).stdout
+
+
 def product_ids(env: dict) -> list[int]:
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(BASE_DIR / "manage.py"),
-            "shell",
-            "--verbosity",
-            "0",
-            "-c",
-            "from shop.models import Product; "
-            "print(*Product.objects.filter(is_active=True).values_list('id', flat=True))",
-        ],
-        env=env,
-        cwd=BASE_DIR,
-        check=True,
-        capture_output=True,
-        text=True,
+    code = (
+        "from shop.models import Product; print(*Product.objects.filter(is_active=True).values_list('id', flat=True))"
     )
-    return [int(value) for value in out.stdout.split()]
+    return [int(value) for value in manage_shell(env, code).split()]
 
 
 def photo_requests(folder: Path, count: int, seed: int) -> list[Request]:
@@ -329,23 +321,8 @@ def also_bought_reads(env: dict, reads: int, seed: int) -> dict:
     """The "also bought" read alone, in one process: p50/p95 ms over `reads` reads across the catalogue."""
     import json
 
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(BASE_DIR / "manage.py"),
-            "shell",
-            "--verbosity",
-            "0",
-            "-c",
-            ALSO_BOUGHT_READS_CODE.format(reads=reads, seed=seed),
-        ],
-        env=env,
-        cwd=BASE_DIR,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    out = manage_shell(env, ALSO_BOUGHT_READS_CODE.format(reads=reads, seed=seed))
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def logging_cost(results: list[Result]) -> str:
