@@ -22,6 +22,7 @@ from typing import Any
 
 from evaluation.common import EvaluationError
 from evaluation.metrics import ranking_metrics
+from recommendations.candidates import Candidate
 from recommendations.collaborative import (
     DEFAULT_HALF_LIFE_DAYS,
     PURCHASE,
@@ -163,20 +164,28 @@ def _top_excluding(ranking: Sequence[int], exclude: Collection[int], k: int) -> 
     return out
 
 
-def methods_lists(
+# A method for the evaluation: (shopper, history most recent first, exclude, k, repeat) -> its ranked
+# candidates. `repeat` allows the shopper's history back into the list ("buy it again" protocol).
+Ranker = Callable[[str, Sequence[int], Collection[int], int, bool], list[Candidate]]
+
+
+def _from_pairs(source: str, pairs: Iterable[tuple[int, float]]) -> list[Candidate]:
+    return [Candidate(product, float(score), source) for product, score in pairs]
+
+
+def _from_ranking(source: str, ranking: Sequence[int]) -> list[Candidate]:
+    # A plain ranking scored by reciprocal rank, so a blend can still weigh it.
+    return [Candidate(product, 1.0 / (rank + 1), source) for rank, product in enumerate(ranking)]
+
+
+def method_rankers(
     prepared: Prepared,
     *,
-    k: int,
     variants: Sequence[str] = ITEM_ITEM_VARIANTS,
     visual: Callable[[Sequence[int], Collection[int], int], list[int]] | None = None,
-    repeat: bool = False,
-) -> dict[str, dict[str, list[int]]]:
-    """Each method's top-k list per test shopper.
-
-    With `repeat`, the lists may hold the shopper's past purchases (the "repeat" protocol).
-    """
+) -> dict[str, Ranker]:
+    """Every method of the evaluation, each trained once on the split's training events."""
     train = prepared.split.train
-    shoppers = prepared.truth_repeat if repeat else prepared.truth
     # A random (stratified) split has no "before": its test events are interleaved in time with the
     # training ones, so nothing is decayed there.
     data = interaction_matrix(train, now=prepared.split.test_time, half_life_days=prepared.split.half_life_days)
@@ -187,21 +196,53 @@ def methods_lists(
     together = bought_together(train, n=NEIGHBOURS)
     # The served list is the shop's: its method and its neighbour-list length (the defaults).
     shop_neighbours = item_item_neighbours(data)
+
+    def ranked_popular(ranking: Sequence[int], source: str) -> Ranker:
+        return lambda shopper, history, exclude, k, repeat: _from_ranking(source, _top_excluding(ranking, exclude, k))
+
+    def from_neighbours(lists, source: str) -> Ranker:
+        return lambda shopper, history, exclude, k, repeat: _from_pairs(
+            source, recommend_from_history(lists, history, k=k, exclude=exclude, include_history=repeat)
+        )
+
+    rankers: dict[str, Ranker] = {
+        "popularity": ranked_popular(popular, "popularity"),
+        "popularity_recent": ranked_popular(recent, "popularity_recent"),
+    }
+    for variant in variants:
+        rankers[f"item_item_{variant}"] = from_neighbours(neighbours[variant], f"item_item_{variant}")
+    rankers["bought_together"] = from_neighbours(together, "bought_together")
+    if visual is not None:
+        rankers["visual"] = lambda shopper, history, exclude, k, repeat: _from_ranking(
+            "visual", visual(history, exclude, k)
+        )
+    rankers["served"] = lambda shopper, history, exclude, k, repeat: _from_pairs(
+        "served", served_list(shop_neighbours, history, recent, k=k, exclude=exclude, include_history=repeat)
+    )
+    return rankers
+
+
+def methods_lists(
+    prepared: Prepared,
+    *,
+    k: int,
+    variants: Sequence[str] = ITEM_ITEM_VARIANTS,
+    visual: Callable[[Sequence[int], Collection[int], int], list[int]] | None = None,
+    repeat: bool = False,
+    rankers: Mapping[str, Ranker] | None = None,
+) -> dict[str, dict[str, list[int]]]:
+    """Each method's top-k list per test shopper.
+
+    With `repeat`, the lists may hold the shopper's past purchases (the "repeat" protocol).
+    """
+    rankers = rankers if rankers is not None else method_rankers(prepared, variants=variants, visual=visual)
+    shoppers = prepared.truth_repeat if repeat else prepared.truth
     lists: dict[str, dict[str, list[int]]] = defaultdict(dict)
     for shopper in shoppers:
         exclude = set() if repeat else prepared.bought_before.get(shopper, Counter()).keys()
         history = prepared.history.get(shopper, [])
-        lists["popularity"][shopper] = _top_excluding(popular, exclude, k)
-        lists["popularity_recent"][shopper] = _top_excluding(recent, exclude, k)
-        for variant in variants:
-            ranked = recommend_from_history(neighbours[variant], history, k=k, exclude=exclude, include_history=repeat)
-            lists[f"item_item_{variant}"][shopper] = [product for product, _ in ranked]
-        ranked = recommend_from_history(together, history, k=k, exclude=exclude, include_history=repeat)
-        lists["bought_together"][shopper] = [product for product, _ in ranked]
-        if visual is not None:
-            lists["visual"][shopper] = visual(history, exclude, k)
-        served = served_list(shop_neighbours, history, recent, k=k, exclude=exclude, include_history=repeat)
-        lists["served"][shopper] = [product for product, _ in served]
+        for name, ranker in rankers.items():
+            lists[name][shopper] = [candidate.product_id for candidate in ranker(shopper, history, exclude, k, repeat)]
         if repeat:
             lists["buy_again"][shopper] = buy_again(prepared, shopper, k=k)
     return dict(lists)
@@ -223,7 +264,8 @@ def evaluate(
     repeat: bool = True,
 ) -> dict[str, Any]:
     """Every method's metrics at k, in the report's "interactions" shape (without layout)."""
-    lists = methods_lists(prepared, k=k, variants=variants, visual=visual)
+    rankers = method_rankers(prepared, variants=variants, visual=visual)
+    lists = methods_lists(prepared, k=k, rankers=rankers)
     methods = {
         name: ranking_metrics(per_shopper, prepared.truth, prepared.catalogue, k=k)
         for name, per_shopper in lists.items()
@@ -236,7 +278,7 @@ def evaluate(
         "methods": methods,
     }
     if repeat:
-        repeat_lists = methods_lists(prepared, k=k, variants=variants, visual=visual, repeat=True)
+        repeat_lists = methods_lists(prepared, k=k, rankers=rankers, repeat=True)
         result["repeat"] = {
             "test_users": len(prepared.truth_repeat),
             "methods": {
