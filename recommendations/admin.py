@@ -82,18 +82,15 @@ class RecommenderModelAdmin(admin.ModelAdmin):
             return
         self._activate(request, models[0])
 
-    @staticmethod
-    def _switch(model: RecommenderModel) -> RecommenderModel | None:
+    def _activate(self, request: HttpRequest, model: RecommenderModel) -> None:
+        # Imported here: the trainers (implicit, scipy) need not load with the admin.
         from recommendations.recommenders import recommender_model_switch
 
-        return recommender_model_switch(model=model)
-
-    def _activate(self, request: HttpRequest, model: RecommenderModel) -> None:
         if model.is_active:
             self.message_user(request, f"{model} is already the active version.", messages.WARNING)
             return
         try:
-            previous = self._switch(model)
+            previous = recommender_model_switch(model=model)
         except RecommenderModel.DoesNotExist:
             self.message_user(request, f"{model} is no longer kept: it was pruned.", messages.ERROR)
             return
