@@ -105,6 +105,14 @@ class PhotoSearchThrottle(SharedCacheThrottle):
     rate_setting = "PHOTO_SEARCH_THROTTLE_RATE"
 
 
+class RecommendationsThrottle(SharedCacheThrottle):
+    """ "Recommended for you" is computed per request (history, neighbours, best-sellers):
+    RECOMMENDATIONS_THROTTLE_RATE per user (or client IP)."""
+
+    scope = "recommendations"
+    rate_setting = "RECOMMENDATIONS_THROTTLE_RATE"
+
+
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if request.path.startswith(API_PREFIX):
         return JsonResponse({"error": "Not found."}, status=404)

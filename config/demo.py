@@ -30,6 +30,13 @@ RESTART_WINDOW = 120.0
 POSTGRES_CHECK_SECONDS = 5.0
 
 
+# The worker trains the recommenders: OpenBLAS's own thread pool inside implicit's parallel loops
+# makes training up to 10x slower (implicit.utils.check_blas_config) and takes both cores from the
+# worker's other tasks. OMP_NUM_THREADS is left alone: implicit's own loops are OpenMP and may use
+# the cores (OpenBLAS here is the pthreads build, which reads OPENBLAS_NUM_THREADS first).
+WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 def _run(*args: str) -> None:
     subprocess.run([PYTHON, "manage.py", *args], check=True, cwd=embedded.BASE_DIR)
 
@@ -46,17 +53,21 @@ class Service:
     (WorkerLostError). What is left of the group after `stop_timeout` is killed.
     """
 
-    def __init__(self, name: str, command: list[str], *, stop_timeout: float = 30.0) -> None:
+    def __init__(
+        self, name: str, command: list[str], *, stop_timeout: float = 30.0, env: dict[str, str] | None = None
+    ) -> None:
         self.name = name
         self.command = command
         self.stop_timeout = stop_timeout
+        self.env = env  # added to this process's environment
         self.process: subprocess.Popen | None = None
         self.restarts: deque[float] = deque()
 
     def start(self) -> Service:
         _log(f"starting {self.name}: {' '.join(self.command[1:])}")
         # Own session: Ctrl-C reaches this script only, which then stops each service in order.
-        self.process = subprocess.Popen(self.command, cwd=embedded.BASE_DIR, start_new_session=True)
+        env = {**os.environ, **self.env} if self.env else None
+        self.process = subprocess.Popen(self.command, cwd=embedded.BASE_DIR, start_new_session=True, env=env)
         return self
 
     def exited(self) -> int | None:
@@ -211,7 +222,7 @@ def main() -> int:
         worker = [*celery, "worker", "-Q", "celery,embeddings", "-l", "info", "-n", f"demo-{port}@%h"]
         worker += ["-c", os.environ.get("WORKER_CONCURRENCY", "1")]
         # A running embedding batch is finished before the worker stops (warm shutdown).
-        supervisor.start(Service("worker", worker, stop_timeout=60))
+        supervisor.start(Service("worker", worker, stop_timeout=60, env=WORKER_ENV))
         schedule = str(embedded.VAR_DIR / f"celerybeat-schedule-{port}")
         supervisor.start(Service("beat", [*celery, "beat", "-l", "warning", "-s", schedule], stop_timeout=10))
         _run("load_demo")

@@ -106,3 +106,26 @@ class Interaction(models.Model):
         if self.session_key:
             return f"session:{self.session_key}"
         return ""
+
+
+class ListImpression(models.Model):
+    """How often a list of recommendations was shown, per day and surface: a counter, not a row per view.
+
+    One statement per rendered page adds 1 to `lists` and the cards shown to `items`
+    (events.services.list_impressions_record); clicks are the log's recommendation_click and
+    photo_search_click events, so click-through is clicks / lists (or / items).
+    """
+
+    day = models.DateField(_("day"))
+    # The list's name, as its cards' `ref`: similar_items, also_bought, ..., photo_search.
+    surface = models.CharField(_("list"), max_length=32)
+    lists = models.PositiveBigIntegerField(_("lists shown"), default=0)
+    items = models.PositiveBigIntegerField(_("cards shown"), default=0)
+
+    class Meta:
+        verbose_name = _("list impression count")
+        verbose_name_plural = _("list impression counts")
+        constraints = [models.UniqueConstraint(fields=["day", "surface"], name="impression_one_per_day_surface")]
+
+    def __str__(self) -> str:
+        return f"{self.surface} on {self.day}: {self.lists} lists, {self.items} cards"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -23,7 +23,7 @@ from django.db import DatabaseError, connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from events.models import Interaction
+from events.models import Interaction, ListImpression
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,14 @@ BOT_USER_AGENT = re.compile(
 )
 
 # The lists a `ref` may name: recommendation lists, and search-by-photo results.
-RECOMMENDATION_LISTS = ("similar_items", "also_bought", "bought_together", "more_in_type", "recommended_for_you")
+RECOMMENDATION_LISTS = (
+    "similar_items",
+    "also_bought",
+    "bought_together",
+    "more_in_type",
+    "recommended_for_you",
+    "recently_viewed",
+)
 PHOTO_SEARCH_REF = "photo_search"
 
 
@@ -102,6 +109,48 @@ def _insert_sql(count: int) -> str:
         f"INSERT INTO {connection.ops.quote_name(Interaction._meta.db_table)} ({columns}) "
         f"SELECT v.* FROM async, (VALUES {', '.join([row_sql] * count)}) AS v"
     )
+
+
+def list_impressions_record(*, request: HttpRequest, shown: Mapping[str, int]) -> int:
+    """Count the lists a page showed: `shown` maps a list's name (its cards' `ref`) to how many
+    cards it showed; empty lists are left out. Returns how many lists were counted (0 when off,
+    for bots, or on a database error, which is logged and never breaks the page).
+
+    One upsert statement per page into the day's counters (ListImpression), not a row per card:
+    a page view costs one statement whatever it shows.
+    """
+    if not logging_enabled() or is_bot(request.META.get("HTTP_USER_AGENT", "")):
+        return 0
+    # Sorted, so concurrent pages lock the counter rows in one order (no deadlocks).
+    rows = sorted((surface, count) for surface, count in shown.items() if count > 0)
+    if not rows:
+        return 0
+    day = timezone.localdate()
+    params = [value for surface, count in rows for value in (day, surface, count)]
+    values = ", ".join(["(%s::date, %s::varchar, 1::bigint, %s::bigint)"] * len(rows))
+    table = connection.ops.quote_name(ListImpression._meta.db_table)
+    upsert = (
+        f"INSERT INTO {table} (day, surface, lists, items) "
+        f"SELECT v.* FROM {{source}} (VALUES {values}) AS v WHERE true "
+        f"ON CONFLICT (day, surface) DO UPDATE SET lists = {table}.lists + EXCLUDED.lists, "
+        f"items = {table}.items + EXCLUDED.items"
+    )
+    try:
+        with connection.cursor() as cursor:
+            if connection.in_atomic_block:
+                with transaction.atomic():  # a savepoint, as in _insert
+                    cursor.execute(upsert.format(source=""), params)
+            else:
+                # Committed without waiting for the WAL flush, as the events are (_insert_async_commit).
+                cursor.execute(
+                    "WITH async AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true)) "
+                    + upsert.format(source="async,"),
+                    params,
+                )
+    except DatabaseError:
+        logger.exception("Could not count the impressions of %s", ", ".join(surface for surface, _ in rows))
+        return 0
+    return len(rows)
 
 
 def session_shopper_key(session: MutableMapping) -> str:

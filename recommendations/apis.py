@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import PUBLIC_AUTH, PhotoSearchThrottle, error_responses
+from config.api import PUBLIC_AUTH, PhotoSearchThrottle, RecommendationsThrottle, error_responses
 from events.services import SESSION_EVENTS_KEY
 from recommendations.models import ProductEmbedding
 from recommendations.selectors import (
@@ -255,6 +255,10 @@ class RecommendedListSerializer(serializers.Serializer):
 class ShopperRecommendedApi(APIView):
     """GET /api/recommendations/?k=12: "Recommended for you" for the current user or session."""
 
+    # Computed per request (history, neighbours, best-sellers): RECOMMENDATIONS_THROTTLE_RATE per
+    # user (or IP for guests), like the other endpoints that compute per request.
+    throttle_classes = [RecommendationsThrottle]
+
     class InputSerializer(serializers.Serializer):
         k = serializers.IntegerField(min_value=1, max_value=50, default=12)
 
@@ -267,10 +271,11 @@ class ShopperRecommendedApi(APIView):
             "`also_bought` model) to what the shopper bought, put in the cart or viewed, blended with the last week's "
             "best-sellers; a shopper without such history gets the best-sellers (`strategy` popular). Only products "
             "on sale and in stock, never what the shopper bought or has in the cart. The history is read live: new "
-            "views change the list at once."
+            "views change the list at once. Rate-limited per user or IP (RECOMMENDATIONS_THROTTLE_RATE, default "
+            "120/minute): 429 with `Retry-After` beyond it."
         ),
         parameters=[InputSerializer],
-        responses={200: RecommendedListSerializer, **error_responses(400)},
+        responses={200: RecommendedListSerializer, **error_responses(400, 429)},
         tags=["recommendations"],
     )
     def get(self, request: Request) -> Response:

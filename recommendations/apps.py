@@ -6,4 +6,4 @@ class RecommendationsConfig(AppConfig):
     verbose_name = "Recommendations"
 
     def ready(self) -> None:
-        from recommendations import signals  # noqa: F401
+        from recommendations import checks, signals  # noqa: F401

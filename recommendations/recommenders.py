@@ -92,15 +92,31 @@ def recommender_model_activate(*, model: RecommenderModel, keep: int | None = No
     after it: never none. Only the newest `keep` versions (RECOMMENDER_KEEP_VERSIONS) stay.
     """
     keep = settings.RECOMMENDER_KEEP_VERSIONS if keep is None else keep
-    with transaction.atomic():
-        RecommenderModel.objects.filter(kind=model.kind, is_active=True).exclude(pk=model.pk).update(is_active=False)
-        RecommenderModel.objects.filter(pk=model.pk).update(is_active=True)
-    model.is_active = True
+    recommender_model_switch(model=model)
     old = RecommenderModel.objects.filter(kind=model.kind, is_active=False, version__lt=model.version).order_by(
         "-version"
     )[max(keep - 1, 0) :]
     # Outside the switch: deleting the old rows takes longer and must not hold it up.
     RecommenderModel.objects.filter(pk__in=list(old.values_list("pk", flat=True))).delete()
+
+
+def recommender_model_switch(*, model: RecommenderModel) -> RecommenderModel | None:
+    """Make this kept version the one that serves its kind, in one transaction, pruning nothing.
+
+    The admin's "Make this version active" (a rollback to an older version, or forward again to a
+    newer one) calls this: the other versions stay, so the switch can be undone. Returns the version
+    that served before (None if none did). Readers see the old lists until the commit, then the new.
+    """
+    with transaction.atomic():
+        # Locks the kind's rows: a training switching at the same moment waits for this one.
+        rows = list(RecommenderModel.objects.select_for_update().filter(kind=model.kind).order_by("version"))
+        if model.pk not in {row.pk for row in rows}:
+            raise RecommenderModel.DoesNotExist(f"{model} is no longer kept (pruned)")
+        previous = next((row for row in rows if row.is_active), None)
+        RecommenderModel.objects.filter(kind=model.kind, is_active=True).exclude(pk=model.pk).update(is_active=False)
+        RecommenderModel.objects.filter(pk=model.pk).update(is_active=True)
+    model.is_active = True
+    return previous
 
 
 def recommenders_train(*, now: datetime | None = None, kinds: Iterable[str] | None = None) -> list[RecommenderModel]:

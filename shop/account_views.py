@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth import views as auth_views
@@ -13,6 +14,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from events.services import list_impressions_record
+from recommendations.selectors import shopper_recommended_list
+from shop.cart import cart_get
 from shop.checkout import order_list_for_user
 from shop.login_throttle import LOCKED_MESSAGE, login_retry_after
 
@@ -61,8 +65,16 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def order_history(request: HttpRequest) -> HttpResponse:
-    """shop/order_history.html: the shopper's own orders (`orders`)."""
-    return render(request, "shop/order_history.html", {"orders": order_list_for_user(user=request.user)})
+    """shop/order_history.html, the account page: the shopper's own orders (`orders`) and their
+    "Recommended for you" with each item's reason (`recommended`, a RecommendedList)."""
+    in_cart = cart_get(user=request.user, session=request.session).quantities()
+    recommended = shopper_recommended_list(user=request.user, k=settings.RECOMMENDED_FOR_YOU_COUNT, exclude_ids=in_cart)
+    list_impressions_record(request=request, shown={"recommended_for_you": len(recommended.items)})
+    return render(
+        request,
+        "shop/order_history.html",
+        {"orders": order_list_for_user(user=request.user), "recommended": recommended},
+    )
 
 
 class LoginThrottleFormMixin:

@@ -20,6 +20,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from events.services import list_impressions_record
 from recommendations.selectors import products_bought_together_list
 from shop import cart as carts
 from shop import checkout as checkouts
@@ -87,6 +88,8 @@ def cart_detail(request: HttpRequest) -> HttpResponse:
         else:
             general.append(message)
     rows = [{"line": line, "errors": line_errors.get(line.product.pk, [])} for line in summary.lines]
+    bought_together = products_bought_together_list(product_ids=[line.product.pk for line in summary.lines])
+    list_impressions_record(request=request, shown={"bought_together": len(bought_together)})
     return render(
         request,
         "shop/cart.html",
@@ -95,7 +98,7 @@ def cart_detail(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "general_messages": general,
             "max_quantity": settings.CART_MAX_QUANTITY,
-            "bought_together": products_bought_together_list(product_ids=[line.product.pk for line in summary.lines]),
+            "bought_together": bought_together,
         },
     )
 

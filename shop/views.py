@@ -12,7 +12,14 @@ from django.utils.http import urlencode
 
 from config.api import PhotoSearchThrottle
 from events.models import Interaction
-from events.services import PHOTO_SEARCH_REF, RECOMMENDATION_LISTS, SESSION_EVENTS_KEY, interaction_record_request
+from events.selectors import recently_viewed_list
+from events.services import (
+    PHOTO_SEARCH_REF,
+    RECOMMENDATION_LISTS,
+    SESSION_EVENTS_KEY,
+    interaction_record_request,
+    list_impressions_record,
+)
 from recommendations.selectors import (
     image_search,
     product_also_bought_list,
@@ -52,16 +59,25 @@ FACET_TITLES = {
 FILTER_KEYS = ("q", *FACET_FIELDS, "price_min", "price_max")
 
 
+def _shopper_session_key(request: HttpRequest) -> str:
+    # Anonymous events are logged under the session's first key (events.services.session_shopper_key).
+    return request.session.get(SESSION_EVENTS_KEY) or request.session.session_key or ""
+
+
 def home(request: HttpRequest) -> HttpResponse:
     """shop/home.html: the category tree, new arrivals, "Recommended for you" (`recommended`, a
-    RecommendedList) and the photo-search entry."""
+    RecommendedList), "Recently viewed" (`recently_viewed`, products) and the photo-search entry."""
     in_cart = cart_get(user=request.user, session=request.session).quantities()
+    session_key = _shopper_session_key(request)
     recommended = shopper_recommended_list(
-        user=request.user,
-        # Anonymous events are logged under the session's first key (events.services.session_shopper_key).
-        session_key=request.session.get(SESSION_EVENTS_KEY) or request.session.session_key or "",
-        k=settings.RECOMMENDED_FOR_YOU_COUNT,
-        exclude_ids=in_cart,
+        user=request.user, session_key=session_key, k=settings.RECOMMENDED_FOR_YOU_COUNT, exclude_ids=in_cart
+    )
+    recently_viewed = recently_viewed_list(
+        user=request.user, session_key=session_key, limit=settings.RECENTLY_VIEWED_COUNT
+    )
+    list_impressions_record(
+        request=request,
+        shown={"recommended_for_you": len(recommended.items), "recently_viewed": len(recently_viewed)},
     )
     return render(
         request,
@@ -70,6 +86,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "categories": category_tree(),
             "new_arrivals": list(product_list()[:NEW_ARRIVALS]),
             "recommended": recommended,
+            "recently_viewed": recently_viewed,
         },
     )
 
@@ -127,6 +144,16 @@ def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
         gender=(product.gender,) if product.gender and product.gender != UNISEX else (),
     )
     in_cart = cart_get(user=request.user, session=request.session).quantities()
+    more_in_type = (
+        list(product_more_in_type_list(product=product, exclude_ids=[item.product.pk for item in similar]))
+        if product.category
+        else []
+    )
+    also_bought = product_also_bought_list(product=product, exclude_ids=in_cart)
+    list_impressions_record(
+        request=request,
+        shown={"similar_items": len(similar), "also_bought": len(also_bought), "more_in_type": len(more_in_type)},
+    )
     return render(
         request,
         "shop/product_detail.html",
@@ -136,12 +163,10 @@ def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
             "similar": similar,
             # Only needed to say why the list is empty (being prepared, or failed).
             "embedding": None if similar else product_embedding_status(product=product),
-            "more_in_type": product_more_in_type_list(
-                product=product, exclude_ids=[item.product.pk for item in similar]
-            ),
+            "more_in_type": more_in_type,
             "more_title": listing_title(more_filters, subject=product.category.name if product.category else ""),
             "more_query": f"?{urlencode({'gender': product.gender})}" if more_filters.gender else "",
-            "also_bought": product_also_bought_list(product=product, exclude_ids=in_cart),
+            "also_bought": also_bought,
             "canonical_url": request.build_absolute_uri(product.get_absolute_url()),
         },
     )
@@ -198,6 +223,7 @@ def photo_search(request: HttpRequest) -> HttpResponse:
             picture = form.cleaned_data["picture"]
             found = image_search(image=picture, k=form.cleaned_data["k"] or 12, category=form.cleaned_data["category"])
             kept = image_jpeg_base64(picture, max_side=PHOTO_KEPT_SIDE)
+            list_impressions_record(request=request, shown={PHOTO_SEARCH_REF: len(found.results)})
         status = 200 if form.is_valid() else 400
     else:
         form, status = PhotoSearchForm(), 200

@@ -257,7 +257,7 @@ def test_openapi_schema_documents_the_list(client):
     operation = schema["paths"]["/api/recommendations/"]["get"]
     assert operation["operationId"] == "recommendations_list"
     assert {p["name"] for p in operation["parameters"]} == {"k"}
-    assert set(operation["responses"]) == {"200", "400"}
+    assert set(operation["responses"]) == {"200", "400", "429"}
     ref = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     component = schema["components"]["schemas"][ref.rsplit("/", 1)[-1]]
     assert set(component["properties"]) == {"model", "strategy", "results"}

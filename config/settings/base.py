@@ -208,6 +208,8 @@ PHOTO_SEARCH_WEAK_SCORE = env.float("PHOTO_SEARCH_WEAK_SCORE", default=0.55)
 # REST API (Django REST framework, drf-spectacular).
 # Search by photo runs the image model: limit each client (user, or IP for guests).
 PHOTO_SEARCH_THROTTLE_RATE = env("PHOTO_SEARCH_THROTTLE_RATE", default="30/minute")
+# GET /api/recommendations/ computes the shopper's list per request (about four queries).
+RECOMMENDATIONS_THROTTLE_RATE = env("RECOMMENDATIONS_THROTTLE_RATE", default="120/minute")
 API_PAGE_SIZE = 24
 REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.api.exception_handler",
@@ -221,7 +223,10 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": API_PAGE_SIZE,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Read at request time by config.api.PhotoSearchThrottle (DRF caches this dict at import).
-    "DEFAULT_THROTTLE_RATES": {"photo_search": PHOTO_SEARCH_THROTTLE_RATE},
+    "DEFAULT_THROTTLE_RATES": {
+        "photo_search": PHOTO_SEARCH_THROTTLE_RATE,
+        "recommendations": RECOMMENDATIONS_THROTTLE_RATE,
+    },
     # Reverse proxies in front of the web processes whose X-Forwarded-For entry is trusted to name
     # the client (throttles count per client). 0: X-Forwarded-For is ignored, anyone can forge it.
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
@@ -301,8 +306,9 @@ CELERY_BEAT_SCHEDULE["recommenders-train"] = {
 RECOMMENDER_NEIGHBOURS = env.int("RECOMMENDER_NEIGHBOURS", default=20)
 RECOMMENDER_MIN_SUPPORT = env.int("RECOMMENDER_MIN_SUPPORT", default=2)
 RECOMMENDER_MIN_SCORE = env.float("RECOMMENDER_MIN_SCORE", default=0.0)
-# Versions kept per kind (the active one included); older ones are deleted after a switch.
-RECOMMENDER_KEEP_VERSIONS = env.int("RECOMMENDER_KEEP_VERSIONS", default=2)
+# Versions kept per kind (the active one included); older ones are deleted after a training's switch.
+# At least 3, so the admin can roll back to the previous version and forward again (checked at start).
+RECOMMENDER_KEEP_VERSIONS = env.int("RECOMMENDER_KEEP_VERSIONS", default=3)
 # Each training is also scored on the purchases of this many days before its newest event, by a
 # copy trained on the events before them (the offline evaluation's protocol); 0 turns it off.
 RECOMMENDER_EVALUATION_DAYS = env.int("RECOMMENDER_EVALUATION_DAYS", default=7)
@@ -310,3 +316,5 @@ RECOMMENDER_EVALUATION_DAYS = env.int("RECOMMENDER_EVALUATION_DAYS", default=7)
 RECOMMENDED_POPULAR_CACHE_SECONDS = env.int("RECOMMENDED_POPULAR_CACHE_SECONDS", default=60)
 # How many the home page shows.
 RECOMMENDED_FOR_YOU_COUNT = env.int("RECOMMENDED_FOR_YOU_COUNT", default=8)
+# The home page's "Recently viewed": the shopper's last viewed products, most recent first.
+RECENTLY_VIEWED_COUNT = env.int("RECENTLY_VIEWED_COUNT", default=8)

@@ -14,6 +14,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Many tests search by photo; the 429 test sets its own small rate.
 PHOTO_SEARCH_THROTTLE_RATE = "100000/minute"
+RECOMMENDATIONS_THROTTLE_RATE = "100000/minute"
 # Tests (and schemathesis) log in wrongly on purpose; the lockout tests set their own rate.
 LOGIN_FAILURE_RATE = "100000/hour"
 # Tests build catalogues one after another in one process; the caching test sets its own.

@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand
 
 from recommendations.models import RecommenderModel
-from recommendations.recommenders import recommenders_train
+from recommendations.training import recommenders_train_measured
 
 
 class Command(BaseCommand):
@@ -21,11 +21,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, kind: list[str] | None, **options) -> None:
-        trained = recommenders_train(kinds=kind)
+        trained = recommenders_train_measured(kinds=kind)
         for model in trained:
             self.stdout.write(
                 f"{model}: {model.n_products} products with neighbours, {model.n_neighbours} rows, "
-                f"{model.n_events} events"
+                f"{model.n_events} events, {model.metrics['training_seconds']} s, "
+                f"peak memory {model.metrics['peak_memory_mb']} MB"
             )
         if not trained:
             self.stdout.write("Nothing trained: too few events for any list (previous versions keep serving).")
