@@ -130,6 +130,11 @@ class Prepared:
 def prepare(split: Split, *, products: Collection[int] | None = None) -> Prepared:
     """Everything the methods and the slices need from a split. `products` is the catalogue (by
     default every product in the split's events)."""
+    if products is not None:
+        listed = set(products)
+    else:
+        listed = {event.product_id for event in split.train}
+        listed.update(product for bought in split.test_purchases.values() for product in bought)
     bought_before: dict[str, Counter] = defaultdict(Counter)
     sold_before: set[int] = set()
     last_seen: dict[str, dict[int, datetime]] = defaultdict(dict)
@@ -166,10 +171,7 @@ def prepare(split: Split, *, products: Collection[int] | None = None) -> Prepare
         truth_repeat=truth_repeat,
         catalogue=sold_before,
         train_events=len(split.train),
-        products=set(products)
-        if products is not None
-        else {event.product_id for event in split.train}
-        | {product for bought in split.test_purchases.values() for product in bought},
+        products=listed,
     )
 
 

@@ -52,6 +52,8 @@ def prepared():
 
 
 def test_slice_membership_skips_and_counts_shoppers_without_relevant_products(prepared):
+    assert prepared.products == {1, 2, 3, NEW}, "the catalogue given"
+    assert prepare(split_by_date(history(), split=SPLIT)).products == {1, 2, 3, NEW, OUTSIDE}, "by default: the events'"
     slices = slices_make(prepared)
     assert slices["all"].truth == {"a": {3}, "b": {2}}, "the protocol of `methods`"
     assert slices["all"].skipped == 2, "c only re-ordered, e bought only a product outside the catalogue"
