@@ -64,13 +64,13 @@ def slices_text(run: dict[str, Any], *, markdown: bool = False) -> list[str]:
     ]
     for name, piece in run.get("slices", {}).items():
         counts = f"{piece['shoppers']} shoppers, {piece['relevant']} relevant products"
-        counts += f", {piece['skipped']} shoppers left out with nothing relevant, catalogue {piece['catalogue']}"
+        counts += f", {piece['skipped']} left out with nothing relevant, catalogue {piece['catalogue']} products"
         if "without_training_purchase" in piece:
             counts += f"; {piece['without_training_purchase']} of the shoppers had bought nothing before"
         if "new_products" in piece:
             counts += f"; {piece['new_products']} new products, {piece['not_in_catalogue']} outside the catalogue"
         title = f"Slice `{name}`" if markdown else f"Slice {name}"
-        parts += ["", f"{title}, {SLICE_TITLES.get(name, name)}: {counts}.", ""]
+        parts += ["", f"{title} ({SLICE_TITLES.get(name, name)}): {counts}.", ""]
         if name != "all":
             parts += [methods_table(piece["methods"], run["k"], markdown=markdown), ""]
         parts.append(intervals_table(piece, run["k"], bootstrap.get("baseline", ""), markdown=markdown))
