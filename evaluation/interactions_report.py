@@ -41,8 +41,8 @@ def intervals_table(piece: dict[str, Any], k: int, baseline: str, *, markdown: b
         interval = piece["intervals"].get(name, {})
         row = [name]
         for metric in ("ndcg", "map"):
-            low, high = interval.get(metric, (values[metric], values[metric]))
-            row += [f"{values[metric]:.4f}", f"[{low:.4f}, {high:.4f}]"]
+            bounds = interval.get(metric)
+            row += [f"{values[metric]:.4f}", f"[{bounds[0]:.4f}, {bounds[1]:.4f}]" if bounds else ""]
         for metric in ("ndcg", "map"):
             difference = interval.get("difference", {}).get(metric)
             if difference:
@@ -71,6 +71,9 @@ def slices_text(run: dict[str, Any], *, markdown: bool = False) -> list[str]:
             counts += f"; {piece['new_products']} new products, {piece['not_in_catalogue']} outside the catalogue"
         title = f"Slice `{name}`" if markdown else f"Slice {name}"
         parts += ["", f"{title} ({SLICE_TITLES.get(name, name)}): {counts}.", ""]
+        if not piece["shoppers"]:
+            parts.append("No shopper in this slice.")
+            continue
         if name != "all":
             parts += [methods_table(piece["methods"], run["k"], markdown=markdown), ""]
         parts.append(intervals_table(piece, run["k"], bootstrap.get("baseline", ""), markdown=markdown))

@@ -156,3 +156,18 @@ def test_the_report_gives_intervals_for_every_method_and_slice(prepared):
         result["methods"]["popularity"]["ndcg"] - result["methods"]["popularity_recent"]["ndcg"]
     )
     assert result["slices"]["new"]["intervals"]["popularity"]["map"] == [0.0, 0.0]
+
+
+def test_an_empty_slice_is_reported_as_such_without_intervals():
+    """Everyone bought two products before the split (as on MovieLens): the cold slice is empty."""
+    from evaluation.interactions_report import slices_text
+
+    events = [event(shopper, product, -5 + product) for shopper in "ab" for product in (1, 2)]
+    events += [event("a", 3, 1), event("b", 3, -1), event("b", 1, 2)]
+    result = evaluate(prepare(split_by_date(events, split=SPLIT)), k=2, variants=(), repeat=False)
+    cold = result["slices"]["cold"]
+    assert (cold["shoppers"], cold["skipped"], cold["intervals"]) == (0, 0, {})
+    assert result["slices"]["all"]["shoppers"] == 1 and result["slices"]["all"]["skipped"] == 1, "b only re-ordered"
+    text = "\n".join(slices_text({"k": 2, **result}))
+    assert "Slice cold (cold: shoppers with at most one product bought before the split): 0 shoppers" in text
+    assert text.count("No shopper in this slice.") == 2, "cold, and new (nothing first sold after the split)"
