@@ -221,6 +221,19 @@ def test_online_retail_served_list_beats_the_floor_and_recent_popularity(online_
     assert methods["served"]["ndcg"] > methods["popularity_recent"]["ndcg"] > methods["popularity"]["ndcg"]
 
 
+def test_online_retail_slices_show_the_served_lead_is_real_and_cold_shoppers_are_new_customers(online_retail):
+    result = evaluate(online_retail, k=12, variants=("bm25",), repeat=False)
+    slices = result["slices"]
+    assert slices["all"]["methods"] == result["methods"]
+    low = slices["all"]["intervals"]["served"]["difference"]["ndcg"][1]
+    assert low > 0, "served beats recent best-sellers by more than the draw of shoppers explains"
+    cold = slices["cold"]
+    assert cold["shoppers"] > 300 and cold["without_training_purchase"] > 0.9 * cold["shoppers"], cold["shoppers"]
+    assert cold["methods"]["item_item_bm25"]["hit_rate"] < cold["methods"]["popularity_recent"]["hit_rate"]
+    new = slices["new"]
+    assert new["shoppers"] > 400 and new["new_products"] > 50, (new["shoppers"], new["new_products"])
+
+
 def test_movielens_item_item_precision_at_10_beats_the_floor(movielens):
     assert len(movielens.truth) == 943
     methods = methods_at_k(movielens, k=10)
