@@ -9,6 +9,11 @@ the test period that they had not bought before the split and that were sold at 
 it; every method's list leaves out what that shopper bought before. Repeat purchases are measured
 apart (`repeat`): the ground truth keeps re-orders, the lists may hold past purchases, and a
 buy-again baseline stands beside them.
+
+Slices (`slices`, the same lists judged on other ground truths; see `slices_make`): `all` is the
+protocol above (its figures are `methods`'), `cold` the shoppers with at most one product bought
+before the split (none at all included), `new` the purchases of products first sold in the test
+period that are in the catalogue, whose coverage counts over the whole catalogue.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from evaluation.common import EvaluationError
-from evaluation.metrics import ranking_metrics
+from evaluation.metrics import bootstrap_intervals, ranking_metrics, ranking_metrics_per_shopper
 from recommendations.candidates import Candidate
 from recommendations.collaborative import (
     DEFAULT_HALF_LIFE_DAYS,
@@ -39,6 +44,11 @@ DEFAULT_K = 12  # the H&M competition's cut-off
 RECENT_DAYS = 7  # popularity_recent counts the last week before the split
 ITEM_ITEM_VARIANTS = ("cosine", "bm25", "tfidf")
 NEIGHBOURS = 50  # neighbour list length kept per product in the evaluation (the shop keeps 20)
+COLD_MAX_PRODUCTS = 1  # a "cold" shopper bought at most this many distinct products before the split
+# Confidence intervals: a seeded percentile bootstrap over a slice's shoppers, paired against the
+# baseline, so that e.g. "served beats popularity_recent" on 71 H&M shoppers can be told from luck.
+BOOTSTRAP = {"resamples": 200, "seed": 42, "level": 0.95, "metrics": ["precision", "recall", "ndcg", "map"]}
+BASELINE = "popularity_recent"
 
 
 @dataclass
@@ -112,9 +122,19 @@ class Prepared:
     truth_repeat: dict[str, set[int]]  # everything each test shopper bought (sold before the split)
     catalogue: set[int]
     train_events: int
+    # Every product the shop lists (the scratch database's): what the `new` slice may count and a
+    # content-based method may reach beyond `catalogue`, the products sold before the split.
+    products: set[int] = field(default_factory=set)
 
 
-def prepare(split: Split) -> Prepared:
+def prepare(split: Split, *, products: Collection[int] | None = None) -> Prepared:
+    """Everything the methods and the slices need from a split. `products` is the catalogue (by
+    default every product in the split's events)."""
+    if products is not None:
+        listed = set(products)
+    else:
+        listed = {event.product_id for event in split.train}
+        listed.update(product for bought in split.test_purchases.values() for product in bought)
     bought_before: dict[str, Counter] = defaultdict(Counter)
     sold_before: set[int] = set()
     last_seen: dict[str, dict[int, datetime]] = defaultdict(dict)
@@ -151,7 +171,103 @@ def prepare(split: Split) -> Prepared:
         truth_repeat=truth_repeat,
         catalogue=sold_before,
         train_events=len(split.train),
+        products=listed,
     )
+
+
+@dataclass
+class Slice:
+    """One slice's ground truth: shopper -> relevant products, and what its coverage counts over."""
+
+    truth: dict[str, set[int]]
+    catalogue: set[int]
+    skipped: int  # shoppers of the slice who bought in the test period but nothing relevant to it
+    counts: dict[str, int] = field(default_factory=dict)  # slice-specific numbers for the report
+
+
+def slices_make(prepared: Prepared) -> dict[str, Slice]:
+    """The `all`, `cold` and `new` slices of a prepared split.
+
+    - all: the protocol of `methods` (shoppers with a training purchase; products new to them and
+      sold before the split).
+    - cold: shoppers with at most COLD_MAX_PRODUCTS distinct products bought before the split,
+      including those with none (absent from `all`), judged like `all`.
+    - new: the shoppers of `all`, judged on the products first sold in the test period that are in
+      the catalogue (`prepared.products`); coverage over the whole catalogue.
+
+    A shopper with nothing relevant in a slice is left out of it and counted in `skipped`.
+    """
+    bought = prepared.bought_before
+    tested = prepared.split.test_purchases
+    with_purchase = [shopper for shopper in tested if bought.get(shopper)]
+    cold: dict[str, set[int]] = {}
+    cold_population = without_purchase = 0
+    for shopper, products in tested.items():
+        before = bought.get(shopper, Counter())
+        if len(before) > COLD_MAX_PRODUCTS:
+            continue
+        cold_population += 1
+        relevant = {product for product in products if product in prepared.sold_before} - before.keys()
+        if relevant:
+            cold[shopper] = relevant
+            without_purchase += not before
+    new: dict[str, set[int]] = {}
+    outside = 0
+    for shopper in with_purchase:
+        first_sold = {product for product in tested[shopper] if product not in prepared.sold_before}
+        outside += len(first_sold - prepared.products)
+        if first_sold & prepared.products:
+            new[shopper] = first_sold & prepared.products
+    return {
+        "all": Slice(prepared.truth, prepared.catalogue, len(with_purchase) - len(prepared.truth)),
+        "cold": Slice(
+            cold,
+            prepared.catalogue,
+            cold_population - len(cold),
+            {"without_training_purchase": without_purchase},
+        ),
+        "new": Slice(
+            new,
+            prepared.catalogue | prepared.products,
+            len(with_purchase) - len(new),
+            {"new_products": len(set().union(*new.values())), "not_in_catalogue": outside},
+        ),
+    }
+
+
+def slices_evaluate(
+    lists: Mapping[str, Mapping[str, Sequence[int]]],
+    slices: Mapping[str, Slice],
+    *,
+    k: int,
+    bootstrap: Mapping[str, Any] = BOOTSTRAP,
+    baseline: str = BASELINE,
+) -> dict[str, Any]:
+    """Every method's metrics in every slice, with bootstrap intervals (see BOOTSTRAP)."""
+    result: dict[str, Any] = {}
+    for name, piece in slices.items():
+        per_shopper = {
+            method: ranking_metrics_per_shopper(lists_, piece.truth, k=k) for method, lists_ in lists.items()
+        }
+        result[name] = {
+            "shoppers": len(piece.truth),
+            "skipped": piece.skipped,
+            "relevant": sum(len(products) for products in piece.truth.values()),
+            "catalogue": len(piece.catalogue),
+            **piece.counts,
+            "methods": {
+                method: ranking_metrics(lists_, piece.truth, piece.catalogue, k=k) for method, lists_ in lists.items()
+            },
+            "intervals": bootstrap_intervals(
+                per_shopper,
+                metrics=bootstrap["metrics"],
+                resamples=bootstrap["resamples"],
+                seed=bootstrap["seed"],
+                level=bootstrap["level"],
+                baseline=baseline,
+            ),
+        }
+    return result
 
 
 def _top_excluding(ranking: Sequence[int], exclude: Collection[int], k: int) -> list[int]:
@@ -230,13 +346,15 @@ def methods_lists(
     visual: Callable[[Sequence[int], Collection[int], int], list[int]] | None = None,
     repeat: bool = False,
     rankers: Mapping[str, Ranker] | None = None,
+    shoppers: Iterable[str] | None = None,
 ) -> dict[str, dict[str, list[int]]]:
-    """Each method's top-k list per test shopper.
+    """Each method's top-k list per test shopper (or per shopper of `shoppers`).
 
     With `repeat`, the lists may hold the shopper's past purchases (the "repeat" protocol).
     """
     rankers = rankers if rankers is not None else method_rankers(prepared, variants=variants, visual=visual)
-    shoppers = prepared.truth_repeat if repeat else prepared.truth
+    if shoppers is None:
+        shoppers = prepared.truth_repeat if repeat else prepared.truth
     lists: dict[str, dict[str, list[int]]] = defaultdict(dict)
     for shopper in shoppers:
         exclude = set() if repeat else prepared.bought_before.get(shopper, Counter()).keys()
@@ -262,10 +380,17 @@ def evaluate(
     variants: Sequence[str] = ITEM_ITEM_VARIANTS,
     visual: Callable[[Sequence[int], Collection[int], int], list[int]] | None = None,
     repeat: bool = True,
+    rankers: Mapping[str, Ranker] | None = None,
 ) -> dict[str, Any]:
-    """Every method's metrics at k, in the report's "interactions" shape (without layout)."""
-    rankers = method_rankers(prepared, variants=variants, visual=visual)
-    lists = methods_lists(prepared, k=k, rankers=rankers)
+    """Every method's metrics at k, in the report's "interactions" shape (without layout), and
+    per slice. `rankers` replaces method_rankers' (tests)."""
+    rankers = rankers if rankers is not None else method_rankers(prepared, variants=variants, visual=visual)
+    slices = slices_make(prepared)
+    # One list per shopper of any slice; `methods` (the `all` slice) reads only its own shoppers.
+    shoppers = dict.fromkeys(prepared.truth)
+    for piece in slices.values():
+        shoppers.update(dict.fromkeys(piece.truth))
+    lists = methods_lists(prepared, k=k, rankers=rankers, shoppers=shoppers)
     methods = {
         name: ranking_metrics(per_shopper, prepared.truth, prepared.catalogue, k=k)
         for name, per_shopper in lists.items()
@@ -276,6 +401,8 @@ def evaluate(
         "train_events": prepared.train_events,
         "test_users": len(prepared.truth),
         "methods": methods,
+        "slices": slices_evaluate(lists, slices, k=k),
+        "bootstrap": {**BOOTSTRAP, "baseline": BASELINE},
     }
     if repeat:
         repeat_lists = methods_lists(prepared, k=k, rankers=rankers, repeat=True)
@@ -419,13 +546,18 @@ def interactions_evaluate(
     test_until: str | None = None,
     k: int = DEFAULT_K,
     vectors: Mapping[int, Sequence[float]] | None = None,
+    products: Collection[int] | None = None,
 ) -> dict[str, Any]:
-    """The whole run: split, train every method, evaluate. Returns report.json's content."""
+    """The whole run: split, train every method, evaluate. Returns report.json's content.
+
+    `products` is the catalogue (the `new` slice's); by default the products of the events."""
     if k < 1:
         raise EvaluationError(f"--k must be at least 1, got {k}.")
     if not events:
         raise EvaluationError("the history has no events.")
-    prepared = prepare(split_make(events, split_date=split_date, split=split, seed=seed, test_until=test_until))
+    prepared = prepare(
+        split_make(events, split_date=split_date, split=split, seed=seed, test_until=test_until), products=products
+    )
     if not prepared.truth:
         raise EvaluationError(
             "no test shopper: nobody with a purchase before the split bought a new product after it "
@@ -440,9 +572,11 @@ def interactions_evaluate(
 def interactions_evaluate_database(**options: Any) -> dict[str, Any]:
     """interactions_evaluate over the events (and, for H&M, the image vectors) in this database."""
     from evaluation.runs import git_commit
+    from shop.models import Product
 
     vectors = vectors_from_database() if options["layout"] == "hm" else None
-    report = interactions_evaluate(events_from_database(), vectors=vectors, **options)
+    products = set(Product.objects.values_list("pk", flat=True))
+    report = interactions_evaluate(events_from_database(), vectors=vectors, products=products, **options)
     report["git_commit"] = git_commit()
     report["created_at"] = datetime.now(UTC).replace(microsecond=0).isoformat()
     return report
@@ -453,16 +587,17 @@ def interactions_report_write(report: dict[str, Any], output) -> tuple[str, list
     import json
     from pathlib import Path
 
-    from evaluation.interactions_report import interactions_plot, interactions_text
+    from evaluation.interactions_report import interactions_plot, interactions_text, slices_plot
 
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     plot = interactions_plot(report, output)
+    plots = [plot, slices_plot(report, output)] if report["interactions"].get("slices") else [plot]
     (output / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     markdown = f"# Purchase-history evaluation\n\n`{report.get('command', '')}`\n\n"
-    markdown += interactions_text(report, markdown=True) + f"\n![methods]({plot})\n"
+    markdown += interactions_text(report, markdown=True) + "".join(f"\n![{name}]({name})\n" for name in plots)
     (output / "report.md").write_text(markdown, encoding="utf-8")
-    return interactions_text(report), ["report.json", "report.md", plot]
+    return interactions_text(report), ["report.json", "report.md", *plots]
 
 
 def interactions_steps(*, manage_py, path, layout: str, embed: bool, evaluate_args: Sequence[str]) -> list:

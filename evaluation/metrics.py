@@ -207,6 +207,39 @@ def precision_at_k(matches: Sequence[bool], k: int) -> float:
     return sum(top) / len(top) if top else 0.0
 
 
+RANKING_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate")  # per shopper; coverage is over the lists
+
+
+def ranking_metrics_per_shopper(
+    lists: Mapping[str, Sequence[int]], truth: Mapping[str, Collection[int]], *, k: int
+) -> dict[str, dict[str, float]]:
+    """Each shopper's top-k metrics (see ranking_metrics), for the shoppers of `truth` with a
+    relevant product, in `truth`'s order."""
+    values: dict[str, dict[str, float]] = {}
+    for shopper, relevant_products in truth.items():
+        if not relevant_products:
+            continue
+        relevant = set(relevant_products)
+        top = list(lists.get(shopper, ()))[:k]
+        hits = [product in relevant for product in top]
+        found = sum(hits)
+        dcg = math.fsum(1 / math.log2(rank + 2) for rank, hit in enumerate(hits) if hit)
+        ideal = math.fsum(1 / math.log2(rank + 2) for rank in range(min(len(relevant), k)))
+        precision_sum, running = 0.0, 0
+        for rank, hit in enumerate(hits, start=1):
+            if hit:
+                running += 1
+                precision_sum += running / rank
+        values[shopper] = {
+            "precision": found / k,
+            "recall": found / len(relevant),
+            "ndcg": dcg / ideal,
+            "map": precision_sum / min(len(relevant), k),
+            "hit_rate": float(found > 0),
+        }
+    return values
+
+
 def ranking_metrics(
     lists: Mapping[str, Sequence[int]],
     truth: Mapping[str, Collection[int]],
@@ -216,35 +249,72 @@ def ranking_metrics(
 ) -> dict[str, float]:
     """Top-k metrics of per-shopper lists against each shopper's ground truth, averaged over `truth`.
 
-    A shopper of `truth` without a list counts with an empty one. precision@k divides by k,
-    recall@k by the number of relevant products; NDCG uses binary gains; MAP@k is the H&M
-    competition's (average precision divided by min(relevant, k)); hit rate is the share with at
-    least one relevant product in the top k; coverage is the share of `catalogue_ids` shown to
-    anyone.
+    A shopper of `truth` without a list counts with an empty one; one with no relevant product is
+    left out. precision@k divides by k, recall@k by the number of relevant products; NDCG uses
+    binary gains; MAP@k is the H&M competition's (average precision divided by min(relevant, k));
+    hit rate is the share with at least one relevant product in the top k; coverage is the share of
+    `catalogue_ids` shown to the shoppers of `truth`.
     """
-    shoppers = [shopper for shopper, relevant in truth.items() if relevant]
-    totals = dict.fromkeys(("precision", "recall", "ndcg", "map", "hit_rate"), 0.0)
-    shown: set[int] = set()
-    for shopper in shoppers:
-        relevant = set(truth[shopper])
-        top = list(lists.get(shopper, ()))[:k]
-        shown.update(top)
-        hits = [product in relevant for product in top]
-        found = sum(hits)
-        totals["precision"] += found / k
-        totals["recall"] += found / len(relevant)
-        dcg = math.fsum(1 / math.log2(rank + 2) for rank, hit in enumerate(hits) if hit)
-        ideal = math.fsum(1 / math.log2(rank + 2) for rank in range(min(len(relevant), k)))
-        totals["ndcg"] += dcg / ideal
-        precision_sum, running = 0.0, 0
-        for rank, hit in enumerate(hits, start=1):
-            if hit:
-                running += 1
-                precision_sum += running / rank
-        totals["map"] += precision_sum / min(len(relevant), k)
-        totals["hit_rate"] += found > 0
-    n = len(shoppers)
+    per_shopper = ranking_metrics_per_shopper(lists, truth, k=k)
+    totals = dict.fromkeys(RANKING_METRICS, 0.0)
+    for values in per_shopper.values():
+        for name in RANKING_METRICS:
+            totals[name] += values[name]
+    n = len(per_shopper)
     result = {name: value / n if n else 0.0 for name, value in totals.items()}
+    shown = {product for shopper in per_shopper for product in list(lists.get(shopper, ()))[:k]}
     catalogue = set(catalogue_ids)
     result["coverage"] = len(shown & catalogue) / len(catalogue) if catalogue else 0.0
+    return result
+
+
+def bootstrap_intervals(
+    per_shopper: Mapping[str, Mapping[str, Mapping[str, float]]],
+    *,
+    metrics: Sequence[str],
+    resamples: int,
+    seed: int,
+    level: float = 0.95,
+    baseline: str | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Percentile bootstrap over shoppers of each method's mean metrics.
+
+    `per_shopper[method][shopper][metric]`, every method over the same shoppers. The same seeded
+    resamples serve every method, so the intervals of `difference` (method minus `baseline`,
+    shopper by shopper) are paired: a difference whose interval excludes 0 is more than the luck
+    of which shoppers were drawn. Returns {method: {metric: [low, high], "difference": {metric:
+    [mean, low, high]}}} ("difference" only with a baseline, and not for the baseline itself).
+    """
+    import numpy as np
+
+    methods = list(per_shopper)
+    shoppers = sorted(next(iter(per_shopper.values()), {})) if methods else []
+    if not shoppers or resamples < 1:
+        return {}
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(shoppers), size=(resamples, len(shoppers)))
+    tail = (1 - level) / 2 * 100
+    table = {
+        method: {
+            metric: np.asarray([per_shopper[method][shopper][metric] for shopper in shoppers]) for metric in metrics
+        }
+        for method in methods
+    }
+
+    def interval(values) -> list[float]:
+        means = values[draws].mean(axis=1)
+        low, high = np.percentile(means, [tail, 100 - tail])
+        return [float(low), float(high)]
+
+    result: dict[str, dict[str, Any]] = {}
+    for method in methods:
+        result[method] = {metric: interval(table[method][metric]) for metric in metrics}
+        if baseline is not None and baseline in table and method != baseline:
+            result[method]["difference"] = {
+                metric: [
+                    float((table[method][metric] - table[baseline][metric]).mean()),
+                    *interval(table[method][metric] - table[baseline][metric]),
+                ]
+                for metric in metrics
+            }
     return result

@@ -117,7 +117,8 @@ def generated_retail_history(path: Path) -> Path:
     """60 customers of a small shop, Sept-Oct 2011: products go in pairs, so a pair's partner is the next buy.
 
     Customer c buys pair c % 10; a third of them (c % 3 == 0, two per pair) buy both halves before the
-    split and teach the pairs, the others buy the second half in October.
+    split and teach the pairs, the others buy the second half in October. Customer 0 also buys a product
+    first sold in October.
     """
     rows = ["InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"]
     invoice = 600000
@@ -131,6 +132,7 @@ def generated_retail_history(path: Path) -> Path:
             rows.append(f"{invoice},{code},ITEM {code},2,{when},1.50,{13000 + customer},United Kingdom")
         invoice += 1
         rows.append(f"{invoice},POST,POSTAGE,1,2011-09-10 10:00:00,18.00,{13000 + customer},United Kingdom")
+    rows.append(f"{invoice + 1},29999,NEW ITEM,1,2011-10-06 10:00:00,2.50,13000,United Kingdom")
     path.mkdir(parents=True)
     (path / "online_retail.csv").write_text("\n".join(rows) + "\n")
     return path
@@ -154,7 +156,7 @@ def test_command_imports_into_a_scratch_database_and_writes_the_report_shape(db,
     )
     report = json.loads((output / "report.json").read_text())
     run = report["interactions"]
-    assert set(run) == {"layout", "split", "k", "train_events", "test_users", "methods"}
+    assert set(run) == {"layout", "split", "k", "train_events", "test_users", "methods", "slices", "bootstrap"}
     assert (run["layout"], run["split"], run["k"]) == ("online-retail", "date:2011-10-01", 3)
     assert run["train_events"] == 80 and run["test_users"] == 40
     for metrics in run["methods"].values():
@@ -163,6 +165,12 @@ def test_command_imports_into_a_scratch_database_and_writes_the_report_shape(db,
     assert "visual" not in run["methods"], "no images in Online Retail"
     assert run["methods"]["served"]["hit_rate"] == 1.0, "every pair was taught before the split"
     assert "buy_again" in report["repeat"]["methods"]
+    slices = run["slices"]
+    assert set(slices) == {"all", "cold", "new"} and slices["all"]["methods"] == run["methods"]
+    assert slices["all"]["shoppers"] == 40 and set(slices["cold"]["methods"]) == set(run["methods"])
+    assert (slices["new"]["shoppers"], slices["new"]["relevant"]) == (1, 1), "customer 0's product, from the database"
+    assert slices["new"]["catalogue"] == slices["all"]["catalogue"] + 1, "the new product widens the catalogue"
+    assert (output / "interactions_slices.png").exists() and "Slice `cold`" in (output / "report.md").read_text()
     assert "--interactions" in report["command"] and (output / "interactions_methods.png").exists()
     assert "Evaluating: done" in stdout.getvalue() and "Evaluated in" in stdout.getvalue()
     assert not Interaction.objects.exists(), "nothing is imported into the shop's own database"
@@ -211,6 +219,19 @@ def test_online_retail_served_list_beats_the_floor_and_recent_popularity(online_
     methods = methods_at_k(online_retail, k=12)
     assert methods["served"]["ndcg"] >= RETAIL_SERVED_NDCG_FLOOR, methods["served"]
     assert methods["served"]["ndcg"] > methods["popularity_recent"]["ndcg"] > methods["popularity"]["ndcg"]
+
+
+def test_online_retail_slices_show_the_served_lead_is_real_and_cold_shoppers_are_new_customers(online_retail):
+    result = evaluate(online_retail, k=12, variants=("bm25",), repeat=False)
+    slices = result["slices"]
+    assert slices["all"]["methods"] == result["methods"]
+    low = slices["all"]["intervals"]["served"]["difference"]["ndcg"][1]
+    assert low > 0, "served beats recent best-sellers by more than the draw of shoppers explains"
+    cold = slices["cold"]
+    assert cold["shoppers"] > 300 and cold["without_training_purchase"] > 0.9 * cold["shoppers"], cold["shoppers"]
+    assert cold["methods"]["item_item_bm25"]["hit_rate"] < cold["methods"]["popularity_recent"]["hit_rate"]
+    new = slices["new"]
+    assert new["shoppers"] > 400 and new["new_products"] > 50, (new["shoppers"], new["new_products"])
 
 
 def test_movielens_item_item_precision_at_10_beats_the_floor(movielens):
