@@ -6,6 +6,8 @@ The storefront, the API and the evaluation call these. Vectors are written by se
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -16,13 +18,14 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Max, OuterRef, Q, QuerySet, Subquery, TextField
 from django.db.models.functions import Cast
-from pgvector import HalfVector
+from pgvector import HalfVector, Vector
 from PIL import Image, ImageOps
 
+from recommendations.candidates import Candidate
 from recommendations.classifier import photo_categories_predict, photo_category_probabilities
 from recommendations.colours import colour_agreement
 from recommendations.garment import garment_crop
-from recommendations.models import ProductEmbedding, ProductNeighbour, RecommenderModel
+from recommendations.models import ProductEmbedding, ProductFactor, ProductNeighbour, RecommenderModel
 from recommendations.services import active_model_name, embedder_get, image_embed
 from recommendations.vectors import halfvec_sql
 from shop.models import Category, Product
@@ -589,6 +592,8 @@ class RecommendedList:
 class ShopperHistory:
     products: list[int]  # most recent first, as the evaluation's Prepared.history
     bought: set[int]
+    # The shopper as the event log's trainers name them ("user:<id>", "session:<key>"); "" unknown.
+    shopper: str = ""
 
 
 def shopper_history(*, user=None, session_key: str = "") -> ShopperHistory:
@@ -599,9 +604,9 @@ def shopper_history(*, user=None, session_key: str = "") -> ShopperHistory:
     from events.models import Interaction
 
     if user is not None and user.is_authenticated:
-        rows = Interaction.objects.filter(user=user)
+        rows, shopper = Interaction.objects.filter(user=user), f"user:{user.pk}"
     elif session_key:
-        rows = Interaction.objects.filter(session_key=session_key)
+        rows, shopper = Interaction.objects.filter(session_key=session_key), f"session:{session_key}"
     else:
         return ShopperHistory(products=[], bought=set())
     found = (
@@ -616,7 +621,7 @@ def shopper_history(*, user=None, session_key: str = "") -> ShopperHistory:
         products.append(product_id)
         if purchases:
             bought.add(product_id)
-    return ShopperHistory(products=products, bought=bought)
+    return ShopperHistory(products=products, bought=bought, shopper=shopper)
 
 
 def popular_recent_ids(*, limit: int = POPULAR_POOL) -> tuple[list[int], bool]:
@@ -713,3 +718,157 @@ def shopper_recommended_list(
             reason = REASON_POPULAR_WEEK if recent else REASON_POPULAR
         items.append(RecommendedProduct(product=product, score=score, reason=reason))
     return RecommendedList(strategy="personal" if personal else "popular", model=model, items=items)
+
+
+# --- "Recommended for you" sources: matrix factorisation (ALS, BPR) served by pgvector ---
+
+# The shopper's factors: stored by the active version's training, or folded in from their live
+# events (implicit's recalculate_user) when they have events newer than the version or none stored.
+# Then one exact scan by inner product over the version's product factors, buyable products only.
+# Exact, not HNSW: an HNSW vector_ip_ops index lost recall on factors at every size measured, and the
+# exact scan is fast enough up to the catalogue sizes supported (docs/evaluation.md).
+FACTOR_HISTORY_LIMIT = 50  # the shopper's latest products that fold-in and "because" read
+
+FACTOR_MODEL_SQL = """
+SELECT m.id, m.version, m.up_to, m.params, m.gramian
+FROM recommendations_recommendermodel m
+WHERE m.kind = %(kind)s AND m.is_active
+"""
+
+# Stored factors of the shopper, and whether they have events the version has not seen.
+FACTOR_SHOPPER_SQL = """
+SELECT (SELECT s.vector::text FROM recommendations_shopperfactor s
+        WHERE s.model_id = %(model)s AND s.shopper = %(shopper)s),
+       EXISTS (SELECT 1 FROM events_interaction i WHERE {who} AND i.created_at > %(up_to)s)
+"""
+
+FACTOR_NEAREST_SQL = """
+SELECT f.product_id, -(f.vector <#> %(user)s::vector) AS score, f.vector::text
+FROM recommendations_productfactor f
+JOIN shop_product p ON p.id = f.product_id AND p.is_active AND p.stock > 0 AND p.price IS NOT NULL
+WHERE f.model_id = %(model)s AND f.product_id <> ALL(%(exclude)s)
+ORDER BY f.vector <#> %(user)s::vector
+LIMIT %(k)s
+"""
+
+_gramians: dict[int, np.ndarray] = {}  # per process, by version id (a version's factors never change)
+
+
+def _shopper_filter(shopper: str) -> tuple[str, dict] | None:
+    # As events.selectors.training_events names shoppers: an account first, then an imported key.
+    kind, _, key = shopper.partition(":")
+    if kind == "user" and key.isdigit():
+        return "i.user_id = %(key)s", {"key": int(key)}
+    if kind == "customer" and key:
+        return "i.user_id IS NULL AND i.customer_key = %(key)s", {"key": key}
+    if kind == "session" and key:
+        return "i.user_id IS NULL AND i.customer_key = '' AND i.session_key = %(key)s", {"key": key}
+    return None
+
+
+def _vector(text: str) -> np.ndarray:
+    return np.asarray([float(value) for value in text[1:-1].split(",")], dtype=np.float32)
+
+
+def _shopper_confidences(shopper: str, products: list[int]) -> dict[int, float]:
+    """The shopper's row of collaborative.interaction_matrix, from their events, for `products`."""
+    from recommendations.collaborative import EventRow, interaction_matrix
+
+    where = _shopper_filter(shopper)
+    if where is None or not products:
+        return {}
+    sql = (
+        "SELECT i.product_id, i.kind, i.quantity, i.created_at FROM events_interaction i "
+        f"WHERE {where[0]} AND i.product_id = ANY(%(products)s)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {**where[1], "products": products})
+        rows = [EventRow(shopper, product, kind, quantity, at, "") for product, kind, quantity, at in cursor.fetchall()]
+    data = interaction_matrix(rows)
+    if not data.shoppers:
+        return {}
+    row = data.matrix.getrow(0)
+    return {data.products[column]: float(value) for column, value in zip(row.indices, row.data, strict=True)}
+
+
+def factor_shopper_vector(
+    *, kind: str, history: ShopperHistory
+) -> tuple[int, np.ndarray | None, dict[int, np.ndarray], bool]:
+    """(version id, the shopper's factors or None, the history's product factors, folded in?) in the
+    active `kind` version; (0, None, {}, False) without one."""
+    from recommendations.factorisation import FactorParams, fold_in
+
+    with connection.cursor() as cursor:
+        cursor.execute(FACTOR_MODEL_SQL, {"kind": kind})
+        found = cursor.fetchone()
+        if found is None:
+            return 0, None, {}, False
+        model_id, _, up_to, params, gramian = found
+        params = FactorParams.from_dict(params if isinstance(params, dict) else json.loads(params))
+        latest = history.products[:FACTOR_HISTORY_LIMIT]
+        item_rows = {
+            product: np.asarray(vector, dtype=np.float32)
+            for product, vector in ProductFactor.objects.filter(model_id=model_id, product_id__in=latest).values_list(
+                "product_id", "vector"
+            )
+        }
+        stored, newer = None, True
+        where = _shopper_filter(history.shopper)
+        if where is not None:
+            cursor.execute(
+                FACTOR_SHOPPER_SQL.format(who=where[0]),
+                {**where[1], "model": model_id, "shopper": history.shopper, "up_to": up_to},
+            )
+            text, newer = cursor.fetchone()
+            stored = _vector(text) if text else None
+    if stored is not None and not newer:
+        return model_id, stored, item_rows, False
+    known = [product for product in latest if product in item_rows]
+    if not known:
+        return model_id, stored, item_rows, False
+    if model_id not in _gramians:
+        size = round(math.sqrt(len(gramian) / 8))  # F x F float64
+        _gramians[model_id] = np.frombuffer(bytes(gramian), dtype=np.float64).reshape(size, size)
+    confidences = _shopper_confidences(history.shopper, known) if history.shopper else {}
+    weights = [confidences.get(product, 1.0) for product in known]
+    user = fold_in(np.stack([item_rows[p] for p in known]), weights, gramian=_gramians[model_id], params=params)
+    return model_id, user, item_rows, True
+
+
+def _factor_candidates(*, kind: str, history: ShopperHistory, k: int, exclude: set[int]) -> list[Candidate]:
+    from recommendations.factorisation import BPR
+
+    model_id, user, item_rows, _ = factor_shopper_vector(kind=kind, history=history)
+    if user is None:
+        return []
+    banned = sorted(set(exclude) | set(history.products))
+    with connection.cursor() as cursor:
+        cursor.execute(FACTOR_NEAREST_SQL, {"user": Vector._to_db(user), "model": model_id, "exclude": banned, "k": k})
+        found = cursor.fetchall()
+    # "Because": the history product whose factors are most like the candidate's (largest inner
+    # product; BPR's bias column is the candidate's own and left out).
+    sources = [product for product in history.products if product in item_rows][:20]
+    latent = np.stack([item_rows[p] for p in sources]) if sources else np.zeros((0, len(user)), dtype=np.float32)
+    if kind == BPR and len(sources):
+        latent = latent[:, :-1]
+    out = []
+    for product_id, score, text in found:
+        reason = None
+        if sources:
+            own = _vector(text)
+            products = latent @ (own[:-1] if kind == BPR else own)
+            best = int(np.argmax(products))
+            reason = sources[best] if products[best] > 0 else None
+        out.append(Candidate(product_id, float(score), kind, reason))
+    return out
+
+
+def als_candidates(*, history: ShopperHistory, k: int, exclude: set[int]) -> list[Candidate]:
+    """ALS "recommended for you": the active als version's products by inner product with the
+    shopper's factors (stored, or folded in from live events), buyable only, never the history."""
+    return _factor_candidates(kind=RecommenderModel.Kind.ALS, history=history, k=k, exclude=exclude)
+
+
+def bpr_candidates(*, history: ShopperHistory, k: int, exclude: set[int]) -> list[Candidate]:
+    """BPR "recommended for you", as als_candidates (scores include BPR's item bias)."""
+    return _factor_candidates(kind=RecommenderModel.Kind.BPR, history=history, k=k, exclude=exclude)

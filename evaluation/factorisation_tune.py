@@ -1,0 +1,109 @@
+"""Choose ALS/BPR parameters on a validation split carved from the training period only.
+
+python -m evaluation.factorisation_tune --layout online-retail --split-date 2011-10-01 --validation-days 30
+python -m evaluation.factorisation_tune --layout movielens --split stratified:0.75
+
+A date split validates on the `--validation-days` before the split date, training on what came
+before them; a stratified split re-splits its own training share the same way (seed + 1). The test
+period is never read. Prints one line per grid point (the metric of the layout's protocol) and the
+best per kind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from evaluation.interactions import (
+    _date,
+    events_from_files,
+    prepare,
+    split_by_date,
+    split_stratified,
+)
+from evaluation.metrics import ranking_metrics
+from recommendations import factorisation
+from recommendations.collaborative import interaction_matrix
+
+GRIDS = {
+    "als": {"factors": [32, 64, 128], "regularization": [0.01, 0.05, 0.5], "alpha": [1.0, 5.0, 20.0]},
+    "bpr": {"factors": [64, 128], "learning_rate": [0.01, 0.05], "regularization": [0.001, 0.01]},
+}
+
+
+def validation_prepared(events, *, split_date: str | None, split: str | None, validation_days: int, seed: int):
+    """The validation split: inside the training period of the evaluation's split, never its test."""
+    if split_date:
+        start = _date(split_date, "--split-date")
+        train = [event for event in events if event.created_at < start]
+        return prepare(split_by_date(train, split=start - timedelta(days=validation_days)))
+    share = float(split.partition(":")[2])
+    outer = split_stratified(events, train_share=share, seed=seed)
+    return prepare(split_stratified(outer.train, train_share=share, seed=seed + 1))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--layout", required=True, choices=["online-retail", "movielens", "hm"])
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/interactions")
+    parser.add_argument("--split-date")
+    parser.add_argument("--split")
+    parser.add_argument("--validation-days", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--k", type=int, default=12)
+    parser.add_argument("--kinds", default="als,bpr")
+    parser.add_argument("--iterations", type=int, nargs="*", default=None, help="override the grid's iterations")
+    args = parser.parse_args(argv)
+    folder = {"online-retail": "online-retail", "movielens": "movielens-100k", "hm": "hm"}[args.layout]
+    events = events_from_files(args.data / folder, args.layout)
+    prepared = validation_prepared(
+        events, split_date=args.split_date, split=args.split, validation_days=args.validation_days, seed=args.seed
+    )
+    split = prepared.split
+    data = interaction_matrix(split.train, now=split.test_time, half_life_days=split.half_life_days)
+    print(f"validation {split.description}: {len(prepared.truth)} shoppers, matrix {data.matrix.shape}")
+    results = []
+    for kind in args.kinds.split(","):
+        grid = GRIDS[kind]
+        base = factorisation.DEFAULTS[kind]
+        for values in itertools.product(*grid.values()):
+            changes = dict(zip(grid, values, strict=True))
+            for iterations in args.iterations or [base.iterations]:
+                params = factorisation.FactorParams(**{**base.as_dict(), **changes, "iterations": iterations})
+                started = time.monotonic()
+                ranker = factorisation.factor_ranker(data, params)
+                lists = {
+                    shopper: [
+                        c.product_id
+                        for c in ranker(
+                            shopper,
+                            prepared.history.get(shopper, []),
+                            prepared.bought_before[shopper].keys(),
+                            args.k,
+                            False,
+                        )
+                    ]
+                    for shopper in prepared.truth
+                }
+                metrics = ranking_metrics(lists, prepared.truth, prepared.catalogue, k=args.k)
+                row = {
+                    "kind": kind,
+                    **changes,
+                    "iterations": iterations,
+                    "seconds": round(time.monotonic() - started, 1),
+                }
+                row.update({name: round(metrics[name], 4) for name in ("precision", "ndcg", "map")})
+                results.append(row)
+                print(json.dumps(row), flush=True)
+    for kind in args.kinds.split(","):
+        rows = [row for row in results if row["kind"] == kind]
+        print("best", kind, "by ndcg:", max(rows, key=lambda row: row["ndcg"]))
+        print("best", kind, "by precision:", max(rows, key=lambda row: row["precision"]))
+
+
+if __name__ == "__main__":
+    main()
