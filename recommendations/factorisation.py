@@ -59,6 +59,17 @@ DEFAULT_BPR = FactorParams(kind=BPR, factors=64, regularization=0.01, iterations
 DEFAULTS = {ALS: DEFAULT_ALS, BPR: DEFAULT_BPR}
 
 
+# Below this many shoppers with two or more products a factorisation learns nothing worth serving
+# (there is nothing to generalise from): training keeps the previous version.
+MIN_SHOPPERS = 5
+
+
+def enough_data(data: InteractionMatrix) -> bool:
+    """Whether the matrix has MIN_SHOPPERS shoppers with at least two products each."""
+    per_shopper = np.diff(data.matrix.indptr)
+    return int((per_shopper >= 2).sum()) >= MIN_SHOPPERS
+
+
 @dataclass(frozen=True)
 class Factors:
     """A trained factorisation: one row per product / shopper of the matrix it was fitted on."""

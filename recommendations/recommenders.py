@@ -1,6 +1,6 @@
 """Services of the behavioural recommenders: train from the event log, store, switch versions.
 
-    recommenders_train()        # both kinds, from every event; called by the task and train_recommenders
+    recommenders_train()        # every kind, from every event; called by the task and train_recommenders
 
 Training reads events through events.selectors.training_events, computes the lists with the
 pure functions of recommendations.collaborative, writes the new version's rows while the old
@@ -160,8 +160,9 @@ def recommenders_train(*, now: datetime | None = None, kinds: Iterable[str] | No
     """Train the behavioural recommenders from the whole event log and make the new versions active.
 
     also_bought: item-item (collaborative.ALSO_BOUGHT_METHOD) over shopper x product, event kinds
-    weighted and recent events counting more; bought_together: products in the same baskets.
-    A kind with no lists at all (too few events) keeps its previous version.
+    weighted and recent events counting more; bought_together: products in the same baskets;
+    als/bpr: matrix factorisation of the same matrix (recommendations/factorisation.py), factors
+    stored in pgvector. A kind with no lists at all (too few events or shoppers) keeps its previous version.
     """
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [TRAINING_LOCK])
@@ -207,8 +208,10 @@ def _train(*, now: datetime | None, kinds: Iterable[str] | None) -> list[Recomme
             factor_params = factorisation.DEFAULTS[kind]
             params = factor_params.as_dict()
             data = collaborative.interaction_matrix(training_events(until=now))
-            if data.matrix.nnz == 0:
-                logger.info("No %s factors from %s events: the previous version keeps serving", kind, n_events)
+            if not factorisation.enough_data(data):
+                logger.info(
+                    "Too few shoppers for %s from %s events: the previous version keeps serving", kind, n_events
+                )
                 continue
             started = time.monotonic()
             factors = factorisation.factorisation_fit(data, factor_params)

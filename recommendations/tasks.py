@@ -98,7 +98,7 @@ def _classifier_train(*, force: bool) -> int | None:
 # Periodic (beat, RECOMMENDERS_TRAIN_SECONDS) and on demand; the result names the new versions.
 @shared_task(acks_late=True, ignore_result=False, autoretry_for=TRANSIENT_ERRORS, retry_backoff=5, max_retries=3)
 def recommenders_train_task() -> list[str]:
-    """Train "also bought" and "bought together" from the event log and switch to the new versions."""
+    """Train "also bought", "bought together", ALS and BPR from the event log and switch to the new versions."""
     from recommendations.recommenders import recommenders_train
 
     return [str(model) for model in recommenders_train()]
