@@ -742,13 +742,20 @@ SELECT (SELECT s.vector::text FROM recommendations_shopperfactor s
        EXISTS (SELECT 1 FROM events_interaction i WHERE {who} AND i.created_at > %(up_to)s)
 """
 
+# The inner query ranks; only its k rows are turned into text for the reasons (the select list of
+# a sorted query is computed for every row it sorts).
 FACTOR_NEAREST_SQL = """
-SELECT f.product_id, -(f.vector <#> %(user)s::vector) AS score, f.vector::text
-FROM recommendations_productfactor f
-JOIN shop_product p ON p.id = f.product_id AND p.is_active AND p.stock > 0 AND p.price IS NOT NULL
-WHERE f.model_id = %(model)s AND f.product_id <> ALL(%(exclude)s)
-ORDER BY f.vector <#> %(user)s::vector
-LIMIT %(k)s
+SELECT n.product_id, -n.distance, f.vector::text
+FROM (
+  SELECT f.product_id, f.vector <#> %(user)s::vector AS distance
+  FROM recommendations_productfactor f
+  JOIN shop_product p ON p.id = f.product_id AND p.is_active AND p.stock > 0 AND p.price IS NOT NULL
+  WHERE f.model_id = %(model)s AND f.product_id <> ALL(%(exclude)s)
+  ORDER BY distance
+  LIMIT %(k)s
+) n
+JOIN recommendations_productfactor f ON f.model_id = %(model)s AND f.product_id = n.product_id
+ORDER BY n.distance, n.product_id
 """
 
 _gramians: dict[int, np.ndarray] = {}  # per process, by version id (a version's factors never change)

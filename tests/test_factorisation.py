@@ -203,3 +203,23 @@ def test_training_is_reproducible_and_versions_are_pruned(trained, settings):
     for product, vector in first.items():
         np.testing.assert_allclose(vector, again[product], rtol=1e-6)
     assert not ProductFactor.objects.exclude(model__in=RecommenderModel.objects.all()).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_training_on_the_real_worker_stores_active_factor_versions(worker, settings):
+    """The training task, run by a real worker on the broker, writes ALS and BPR versions with a
+    factor row per product and per shopper, active and ready to serve."""
+    from recommendations.tasks import recommenders_train_task
+
+    settings.RECOMMENDER_EVALUATION_DAYS = 0
+    products = [
+        Product.objects.create(sku=f"MW{i}", name=f"Product MW{i}", price=Decimal("299.00"), stock=5) for i in range(24)
+    ]
+    make_history(products, shoppers=20)
+    assert set(recommenders_train_task.delay().get(timeout=180)) >= {"als v1", "bpr v1"}
+    for kind, extra in (("als", 0), ("bpr", 1)):
+        version = RecommenderModel.objects.get(kind=kind, is_active=True)
+        assert version.params["dimensions"] == factorisation.DEFAULTS[kind].factors + extra
+        assert ProductFactor.objects.filter(model=version).count() == 24 == version.n_products
+        assert ShopperFactor.objects.filter(model=version).count() == 20
+        assert len(SELECTORS[kind](history=shopper_history_of("customer:c3"), k=K, exclude=set())) == K
