@@ -3,6 +3,8 @@
 python -m evaluation.factorisation_tune --layout online-retail --split-date 2011-10-01 --validation-days 30
 python -m evaluation.factorisation_tune --layout movielens --split stratified:0.75
 
+`--test` instead scores the chosen defaults on the split's real test period (for the docs).
+
 A date split validates on the `--validation-days` before the split date, training on what came
 before them; a stratified split re-splits its own training share the same way (seed + 1). The test
 period is never read. Prints one line per grid point (the metric of the layout's protocol) and the
@@ -23,6 +25,7 @@ from evaluation.interactions import (
     events_from_files,
     prepare,
     split_by_date,
+    split_make,
     split_stratified,
 )
 from evaluation.metrics import ranking_metrics
@@ -46,6 +49,22 @@ def validation_prepared(events, *, split_date: str | None, split: str | None, va
     return prepare(split_stratified(outer.train, train_share=share, seed=seed + 1))
 
 
+def score(params: factorisation.FactorParams, data, prepared, k: int) -> dict[str, float]:
+    """Precision, NDCG and MAP at k of `params` trained on `data`, over the prepared test shoppers."""
+    ranker = factorisation.factor_ranker(data, params)
+    lists = {
+        shopper: [
+            candidate.product_id
+            for candidate in ranker(
+                shopper, prepared.history.get(shopper, []), prepared.bought_before[shopper].keys(), k, False
+            )
+        ]
+        for shopper in prepared.truth
+    }
+    metrics = ranking_metrics(lists, prepared.truth, prepared.catalogue, k=k)
+    return {name: round(metrics[name], 4) for name in ("precision", "ndcg", "map")}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layout", required=True, choices=["online-retail", "movielens", "hm"])
@@ -57,9 +76,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--k", type=int, default=12)
     parser.add_argument("--kinds", default="als,bpr")
     parser.add_argument("--iterations", type=int, nargs="*", default=None, help="override the grid's iterations")
+    parser.add_argument(
+        "--test",
+        action="store_true",
+        help="no tuning: score the shop's defaults (factorisation.DEFAULTS) on the split's real test period",
+    )
+    parser.add_argument("--grid", type=json.loads, default=None, help='JSON {"als": {"alpha": [0.5, 1]}, ...}')
     args = parser.parse_args(argv)
     folder = {"online-retail": "online-retail", "movielens": "movielens-100k", "hm": "hm"}[args.layout]
     events = events_from_files(args.data / folder, args.layout)
+    if args.test:
+        prepared = prepare(split_make(events, split_date=args.split_date, split=args.split, seed=args.seed))
+        split = prepared.split
+        data = interaction_matrix(split.train, now=split.test_time, half_life_days=split.half_life_days)
+        for kind in args.kinds.split(","):
+            metrics = score(factorisation.DEFAULTS[kind], data, prepared, args.k)
+            print(f"test {split.description} {kind} {factorisation.DEFAULTS[kind]}: {json.dumps(metrics)}")
+        return
     prepared = validation_prepared(
         events, split_date=args.split_date, split=args.split, validation_days=args.validation_days, seed=args.seed
     )
@@ -68,35 +101,21 @@ def main(argv: list[str] | None = None) -> None:
     print(f"validation {split.description}: {len(prepared.truth)} shoppers, matrix {data.matrix.shape}")
     results = []
     for kind in args.kinds.split(","):
-        grid = GRIDS[kind]
+        grid = (args.grid or GRIDS)[kind]
         base = factorisation.DEFAULTS[kind]
         for values in itertools.product(*grid.values()):
             changes = dict(zip(grid, values, strict=True))
             for iterations in args.iterations or [base.iterations]:
                 params = factorisation.FactorParams(**{**base.as_dict(), **changes, "iterations": iterations})
                 started = time.monotonic()
-                ranker = factorisation.factor_ranker(data, params)
-                lists = {
-                    shopper: [
-                        c.product_id
-                        for c in ranker(
-                            shopper,
-                            prepared.history.get(shopper, []),
-                            prepared.bought_before[shopper].keys(),
-                            args.k,
-                            False,
-                        )
-                    ]
-                    for shopper in prepared.truth
-                }
-                metrics = ranking_metrics(lists, prepared.truth, prepared.catalogue, k=args.k)
+                metrics = score(params, data, prepared, args.k)
                 row = {
                     "kind": kind,
                     **changes,
                     "iterations": iterations,
                     "seconds": round(time.monotonic() - started, 1),
                 }
-                row.update({name: round(metrics[name], 4) for name in ("precision", "ndcg", "map")})
+                row.update(metrics)
                 results.append(row)
                 print(json.dumps(row), flush=True)
     for kind in args.kinds.split(","):
