@@ -730,7 +730,7 @@ def shopper_recommended_list(
 FACTOR_HISTORY_LIMIT = 50  # the shopper's latest products that fold-in and "because" read
 
 FACTOR_MODEL_SQL = """
-SELECT m.id, m.version, m.up_to, m.params, m.gramian
+SELECT m.id, m.version, m.up_to, m.params
 FROM recommendations_recommendermodel m
 WHERE m.kind = %(kind)s AND m.is_active
 """
@@ -810,7 +810,7 @@ def factor_shopper_vector(
         found = cursor.fetchone()
         if found is None:
             return 0, None, {}, False
-        model_id, _, up_to, params, gramian = found
+        model_id, _, up_to, params = found
         params = FactorParams.from_dict(params if isinstance(params, dict) else json.loads(params))
         latest = history.products[:FACTOR_HISTORY_LIMIT]
         item_rows = {
@@ -833,8 +833,11 @@ def factor_shopper_vector(
     known = [product for product in latest if product in item_rows]
     if not known:
         return model_id, stored, item_rows, False
-    if model_id not in _gramians:
-        size = round(math.sqrt(len(gramian) / 8))  # F x F float64
+    if model_id not in _gramians:  # read once per process and version (F x F float64, 32 KB at F = 64)
+        gramian = RecommenderModel.objects.filter(pk=model_id).values_list("gramian", flat=True).first()
+        if not gramian:  # deleted meanwhile (pruned by a newer training)
+            return model_id, stored, item_rows, False
+        size = round(math.sqrt(len(gramian) / 8))
         _gramians[model_id] = np.frombuffer(bytes(gramian), dtype=np.float64).reshape(size, size)
     confidences = _shopper_confidences(history.shopper, known) if history.shopper else {}
     weights = [confidences.get(product, 1.0) for product in known]
