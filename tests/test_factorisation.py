@@ -54,8 +54,22 @@ def make_history(products: list[Product], *, shoppers: int = 60, seed: int = 7) 
     Interaction.objects.bulk_create(rows)
 
 
+# Parameters for a 40-product shop: the shop's defaults were tuned on histories of thousands of
+# shoppers, and their strong regularisation (not scaled by the data's size) flattens a tiny one.
+SMALL_SHOP = {
+    "als": factorisation.FactorParams(kind="als", factors=16, regularization=0.05, iterations=15, alpha=2.0),
+    "bpr": factorisation.FactorParams(kind="bpr", factors=16, regularization=0.01, iterations=100, learning_rate=0.05),
+}
+
+
 @pytest.fixture
-def trained(db, settings):
+def small_shop_params(monkeypatch):
+    for kind, params in SMALL_SHOP.items():
+        monkeypatch.setitem(factorisation.DEFAULTS, kind, params)
+
+
+@pytest.fixture
+def trained(db, settings, small_shop_params):
     """40 products, 60 customers, ALS and BPR trained (small factors for a small shop)."""
     settings.RECOMMENDER_EVALUATION_DAYS = 0
     products = [
@@ -206,7 +220,7 @@ def test_training_is_reproducible_and_versions_are_pruned(trained, settings):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_training_on_the_real_worker_stores_active_factor_versions(worker, settings):
+def test_training_on_the_real_worker_stores_active_factor_versions(worker, settings, small_shop_params):
     """The training task, run by a real worker on the broker, writes ALS and BPR versions with a
     factor row per product and per shopper, active and ready to serve."""
     from recommendations.tasks import recommenders_train_task
