@@ -65,6 +65,29 @@ def score(params: factorisation.FactorParams, data, prepared, k: int) -> dict[st
     return {name: round(metrics[name], 4) for name in ("precision", "ndcg", "map")}
 
 
+def fold_in_compare(params: factorisation.FactorParams, data, prepared, k: int) -> dict[str, dict]:
+    """The same shoppers ranked from their trained factors and from factors folded in from their row
+    of the matrix (what the shop does for a shopper with new events), and the lists' overlap."""
+    factors = factorisation.factorisation_fit(data, params)
+    row_of = {shopper: row for row, shopper in enumerate(factors.shoppers)}
+    lists: dict[str, dict[str, list[int]]] = {"trained": {}, "folded_in": {}}
+    for shopper in prepared.truth:
+        seen = data.matrix.getrow(row_of[shopper])
+        folded = factorisation.fold_in(
+            factors.item_factors[seen.indices], seen.data, gramian=factors.gramian, params=params
+        )
+        for name, user in (("trained", factors.user_factors[row_of[shopper]]), ("folded_in", folded)):
+            ranked = factorisation.rank_items(user, factors.item_factors, k=k, exclude=set(seen.indices))
+            lists[name][shopper] = [factors.products[row] for row, _ in ranked]
+    result = {}
+    for name, per_shopper in lists.items():
+        metrics = ranking_metrics(per_shopper, prepared.truth, prepared.catalogue, k=k)
+        result[name] = {metric: round(metrics[metric], 4) for metric in ("precision", "ndcg")}
+    overlap = [len(set(lists["trained"][s]) & set(lists["folded_in"][s])) / k for s in prepared.truth]
+    result["overlap"] = round(sum(overlap) / len(overlap), 3)
+    return result
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layout", required=True, choices=["online-retail", "movielens", "hm"])
@@ -80,6 +103,11 @@ def main(argv: list[str] | None = None) -> None:
         "--test",
         action="store_true",
         help="no tuning: score the shop's defaults (factorisation.DEFAULTS) on the split's real test period",
+    )
+    parser.add_argument(
+        "--fold-in",
+        action="store_true",
+        help="no tuning: on the validation split, rank with folded-in factors instead of the trained ones",
     )
     parser.add_argument("--grid", type=json.loads, default=None, help='JSON {"als": {"alpha": [0.5, 1]}, ...}')
     args = parser.parse_args(argv)
@@ -99,6 +127,10 @@ def main(argv: list[str] | None = None) -> None:
     split = prepared.split
     data = interaction_matrix(split.train, now=split.test_time, half_life_days=split.half_life_days)
     print(f"validation {split.description}: {len(prepared.truth)} shoppers, matrix {data.matrix.shape}")
+    if args.fold_in:
+        for kind in args.kinds.split(","):
+            print(kind, json.dumps(fold_in_compare(factorisation.DEFAULTS[kind], data, prepared, args.k)))
+        return
     results = []
     for kind in args.kinds.split(","):
         grid = (args.grid or GRIDS)[kind]

@@ -160,15 +160,21 @@ def fold_in(
     """A shopper's factors from their history alone, without retraining.
 
     ALS: implicit's recalculate_user, i.e. x = (Y'Y + reg I + sum_i (c_i - 1) y_i y_i')^-1 sum_i c_i y_i
-    over the history's item factors y_i with confidences c_i (alpha x score). BPR has no closed form;
-    the same least squares on its latent columns (confidence 1 per product) approximates the
-    shopper, and the column of ones is appended so the item bias counts as in training.
+    over the history's item factors y_i with confidences c_i (alpha x score). BPR has no closed form
+    (implicit has no recalculate_user for it): the mean of the history's latent item factors, with
+    the column of ones appended so the item bias counts as in training. On the validation splits that
+    ranked better than the trained user factors themselves, and the least squares above far worse
+    (`python -m evaluation.factorisation_tune --fold-in`; docs/evaluation.md).
     """
     rows = np.asarray(item_rows, dtype=np.float64)
+    if not len(rows):  # nothing to go on: BPR then ranks by item bias alone, ALS gives no scores
+        user = np.zeros(len(gramian) + (1 if params.kind == BPR else 0), dtype=np.float32)
+        if params.kind == BPR:
+            user[-1] = 1.0
+        return user
     if params.kind == BPR:
-        latent, weights = rows[:, :-1], np.ones(len(rows))
-    else:
-        latent, weights = rows, np.asarray(confidences, dtype=np.float64) * params.alpha
+        return np.append(rows[:, :-1].mean(axis=0), 1.0).astype(np.float32)
+    latent, weights = rows, np.asarray(confidences, dtype=np.float64) * params.alpha
     n = latent.shape[1]
     a = gramian + params.regularization * np.eye(n)
     b = np.zeros(n)
@@ -178,10 +184,7 @@ def fold_in(
         else:
             weight = -weight  # implicit's convention: a negative confidence is a dislike
         a += (weight - 1.0) * np.outer(factor, factor)
-    user = np.linalg.solve(a, b)
-    if params.kind == BPR:
-        user = np.append(user, 1.0)
-    return user.astype(np.float32)
+    return np.linalg.solve(a, b).astype(np.float32)
 
 
 def rank_items(

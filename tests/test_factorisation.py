@@ -157,6 +157,13 @@ def test_new_events_fold_an_anonymous_session_in_at_once_as_implicits_recalculat
     first = click(products[0], "add_to_cart")
     second = click(products[4], "purchase")
     third = click(products[8], "view")
+    # BPR has no recalculate_user: its fold-in is the mean of the products' latent factors, bias column kept at 1.
+    bpr = RecommenderModel.objects.get(kind="bpr", is_active=True)
+    rows = dict(ProductFactor.objects.filter(model=bpr).values_list("product_id", "vector"))
+    _, user, _, folded = factor_shopper_vector(kind="bpr", history=shopper_history(session_key=session))
+    latent = np.mean([rows[p.pk][:-1] for p in (products[0], products[4], products[8])], axis=0)
+    assert folded
+    np.testing.assert_allclose(user, np.append(latent, 1.0), rtol=1e-5, atol=1e-6)
     assert len(first) == len(second) == len(third) == K
     assert first != second and second != third, "each new event refreshes the session's list"
     assert not {products[0].pk, products[4].pk, products[8].pk} & set(third), "never what the session touched"
