@@ -723,7 +723,8 @@ def shopper_recommended_list(
 # --- "Recommended for you" sources: matrix factorisation (ALS, BPR) served by pgvector ---
 
 # The shopper's factors: stored by the active version's training, or folded in from their live
-# events (implicit's recalculate_user) when they have events newer than the version or none stored.
+# events when they have events newer than the version or none stored (ALS: implicit's
+# recalculate_user; BPR: the mean of the history's latent factors; factorisation.fold_in).
 # Then one exact scan by inner product over the version's product factors, buyable products only.
 # Exact, not HNSW: an HNSW vector_ip_ops index lost recall on factors at every size measured, and the
 # exact scan is fast enough up to the catalogue sizes supported (docs/evaluation.md).
@@ -838,6 +839,8 @@ def factor_shopper_vector(
         if not gramian:  # deleted meanwhile (pruned by a newer training)
             return model_id, stored, item_rows, False
         size = round(math.sqrt(len(gramian) / 8))
+        if len(_gramians) >= 8:  # older versions are pruned: do not keep theirs for ever
+            _gramians.clear()
         _gramians[model_id] = np.frombuffer(bytes(gramian), dtype=np.float64).reshape(size, size)
     confidences = _shopper_confidences(history.shopper, known) if history.shopper else {}
     weights = [confidences.get(product, 1.0) for product in known]
