@@ -218,8 +218,8 @@ def method_rankers(
             "visual", visual(history, exclude, k)
         )
     # Matrix factorisation on the same matrix as the shop's training (recommendations/factorisation.py).
-    rankers["als"] = factorisation.factor_ranker(data, factorisation.DEFAULT_ALS)
-    rankers["bpr"] = factorisation.factor_ranker(data, factorisation.DEFAULT_BPR)
+    rankers["als"] = factorisation.factor_ranker(data, factorisation.DEFAULTS["als"])
+    rankers["bpr"] = factorisation.factor_ranker(data, factorisation.DEFAULTS["bpr"])
     rankers["served"] = lambda shopper, history, exclude, k, repeat: _from_pairs(
         "served", served_list(shop_neighbours, history, recent, k=k, exclude=exclude, include_history=repeat)
     )

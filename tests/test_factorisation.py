@@ -26,6 +26,9 @@ from recommendations.selectors import (
 )
 from shop.models import Product
 
+# A fixture: the hand-made split of test_recommender_evaluation, used by the last test.
+from tests.test_recommender_evaluation import history as split_history  # noqa: F401
+
 K = 5
 SELECTORS = {"als": als_candidates, "bpr": bpr_candidates}
 
@@ -244,3 +247,18 @@ def test_training_on_the_real_worker_stores_active_factor_versions(worker, setti
         assert ProductFactor.objects.filter(model=version).count() == 24 == version.n_products
         assert ShopperFactor.objects.filter(model=version).count() == 20
         assert len(SELECTORS[kind](history=shopper_history_of("customer:c3"), k=K, exclude=set())) == K
+
+
+def test_the_shops_own_evaluation_of_als_and_bpr_is_the_offline_one(split_history, small_shop_params):  # noqa: F811
+    """Each trained version is scored on the shop's last RECOMMENDER_EVALUATION_DAYS with the offline
+    evaluation's protocol: its figures are those of evaluate_recommendations' `als` and `bpr` rows."""
+    from evaluation.interactions import evaluate, events_from_database, prepare, split_by_date
+    from tests.test_recommender_evaluation import METRICS
+
+    _, split = split_history
+    assert {model.kind for model in recommenders_train(kinds=["als", "bpr"])} == {"als", "bpr"}
+    offline = evaluate(prepare(split_by_date(events_from_database(), split=split)), repeat=False)
+    for kind in ("als", "bpr"):
+        evaluation = RecommenderModel.objects.get(kind=kind, is_active=True).metrics["evaluation"]
+        assert evaluation["test_users"] == offline["test_users"] == 3
+        assert {name: evaluation[name] for name in METRICS} == pytest.approx(offline["methods"][kind], rel=1e-12)
