@@ -170,7 +170,7 @@ class ProductNeighbour(models.Model):
 # Matrix factorisation versions (kinds als, bpr). The vectors are `vector` without a fixed
 # dimension: F is a training parameter (tuned per version, BPR adds a bias column), and serving
 # is an exact scan by inner product, which needs no index and so no fixed dimension (an HNSW index
-# was measured to lose recall on factors; docs/evaluation.md, "Matrix factorisation").
+# would need one per dimension, as an expression; docs/evaluation.md, "Matrix factorisation").
 
 
 class ProductFactor(models.Model):
