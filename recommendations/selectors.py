@@ -25,7 +25,7 @@ from recommendations.candidates import Candidate
 from recommendations.classifier import photo_categories_predict, photo_category_probabilities
 from recommendations.colours import colour_agreement
 from recommendations.garment import garment_crop
-from recommendations.models import ProductEmbedding, ProductFactor, ProductNeighbour, RecommenderModel
+from recommendations.models import ProductEmbedding, ProductNeighbour, RecommenderModel
 from recommendations.services import active_model_name, embedder_get, image_embed
 from recommendations.vectors import halfvec_sql
 from shop.models import Category, Product
@@ -731,18 +731,25 @@ def shopper_recommended_list(
 # products (docs/evaluation.md, "Serving: exact scan, not (yet) an HNSW index").
 FACTOR_HISTORY_LIMIT = 50  # the shopper's latest products that fold-in and "because" read
 
-FACTOR_MODEL_SQL = """
-SELECT m.id, m.version, m.up_to, m.params
+# One statement for everything but the scan: the active version, the shopper's stored factors,
+# whether they have events the version has not seen, the factors of their latest products and
+# their events on those products (the confidences fold-in needs).
+FACTOR_SHOPPER_SQL = """
+SELECT m.id, m.params,
+       (SELECT s.vector::text FROM recommendations_shopperfactor s
+        WHERE s.model_id = m.id AND s.shopper = %(shopper)s),
+       {newer},
+       ARRAY(SELECT f.product_id FROM recommendations_productfactor f
+             WHERE f.model_id = m.id AND f.product_id = ANY(%(products)s) ORDER BY f.product_id),
+       ARRAY(SELECT f.vector::text FROM recommendations_productfactor f
+             WHERE f.model_id = m.id AND f.product_id = ANY(%(products)s) ORDER BY f.product_id),
+       {events}
 FROM recommendations_recommendermodel m
 WHERE m.kind = %(kind)s AND m.is_active
 """
-
-# Stored factors of the shopper, and whether they have events the version has not seen.
-FACTOR_SHOPPER_SQL = """
-SELECT (SELECT s.vector::text FROM recommendations_shopperfactor s
-        WHERE s.model_id = %(model)s AND s.shopper = %(shopper)s),
-       EXISTS (SELECT 1 FROM events_interaction i WHERE {who} AND i.created_at > %(up_to)s)
-"""
+FACTOR_NEWER_SQL = "EXISTS (SELECT 1 FROM events_interaction i WHERE {who} AND i.created_at > m.up_to)"
+FACTOR_EVENTS_SQL = """ARRAY(SELECT json_build_array(i.product_id, i.kind, i.quantity, i.created_at)::text
+             FROM events_interaction i WHERE {who} AND i.product_id = ANY(%(products)s))"""
 
 # The inner query ranks; only its k rows are turned into text for the reasons (the select list of
 # a sorted query is computed for every row it sorts).
@@ -779,20 +786,16 @@ def _vector(text: str) -> np.ndarray:
     return np.asarray([float(value) for value in text[1:-1].split(",")], dtype=np.float32)
 
 
-def _shopper_confidences(shopper: str, products: list[int]) -> dict[int, float]:
-    """The shopper's row of collaborative.interaction_matrix, from their events, for `products`."""
+def _confidences(shopper: str, events: list[str]) -> dict[int, float]:
+    """The shopper's row of collaborative.interaction_matrix (weights, quantities, decay) from their events."""
+    from datetime import datetime
+
     from recommendations.collaborative import EventRow, interaction_matrix
 
-    where = _shopper_filter(shopper)
-    if where is None or not products:
-        return {}
-    sql = (
-        "SELECT i.product_id, i.kind, i.quantity, i.created_at FROM events_interaction i "
-        f"WHERE {where[0]} AND i.product_id = ANY(%(products)s)"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, {**where[1], "products": products})
-        rows = [EventRow(shopper, product, kind, quantity, at, "") for product, kind, quantity, at in cursor.fetchall()]
+    rows = []
+    for text in events:
+        product, kind, quantity, at = json.loads(text)
+        rows.append(EventRow(shopper, product, kind, quantity, datetime.fromisoformat(at), ""))
     data = interaction_matrix(rows)
     if not data.shoppers:
         return {}
@@ -804,32 +807,28 @@ def factor_shopper_vector(
     *, kind: str, history: ShopperHistory
 ) -> tuple[int, np.ndarray | None, dict[int, np.ndarray], bool]:
     """(version id, the shopper's factors or None, the history's product factors, folded in?) in the
-    active `kind` version; (0, None, {}, False) without one."""
+    active `kind` version; (0, None, {}, False) without one. One query (and the version's Gram
+    matrix once per process)."""
     from recommendations.factorisation import FactorParams, fold_in
 
+    latest = history.products[:FACTOR_HISTORY_LIMIT]
+    where = _shopper_filter(history.shopper)
+    if where is None:
+        newer, events, values = "TRUE", "ARRAY[]::text[]", {}
+    else:
+        newer, events, values = FACTOR_NEWER_SQL.format(who=where[0]), FACTOR_EVENTS_SQL.format(who=where[0]), where[1]
     with connection.cursor() as cursor:
-        cursor.execute(FACTOR_MODEL_SQL, {"kind": kind})
+        cursor.execute(
+            FACTOR_SHOPPER_SQL.format(newer=newer, events=events),
+            {**values, "kind": kind, "shopper": history.shopper, "products": latest},
+        )
         found = cursor.fetchone()
-        if found is None:
-            return 0, None, {}, False
-        model_id, _, up_to, params = found
-        params = FactorParams.from_dict(params if isinstance(params, dict) else json.loads(params))
-        latest = history.products[:FACTOR_HISTORY_LIMIT]
-        item_rows = {
-            product: np.asarray(vector, dtype=np.float32)
-            for product, vector in ProductFactor.objects.filter(model_id=model_id, product_id__in=latest).values_list(
-                "product_id", "vector"
-            )
-        }
-        stored, newer = None, True
-        where = _shopper_filter(history.shopper)
-        if where is not None:
-            cursor.execute(
-                FACTOR_SHOPPER_SQL.format(who=where[0]),
-                {**where[1], "model": model_id, "shopper": history.shopper, "up_to": up_to},
-            )
-            text, newer = cursor.fetchone()
-            stored = _vector(text) if text else None
+    if found is None:
+        return 0, None, {}, False
+    model_id, params, text, newer, products, vectors, events = found
+    params = FactorParams.from_dict(params if isinstance(params, dict) else json.loads(params))
+    item_rows = {product: _vector(vector) for product, vector in zip(products, vectors, strict=True)}
+    stored = _vector(text) if text else None
     if stored is not None and not newer:
         return model_id, stored, item_rows, False
     known = [product for product in latest if product in item_rows]
@@ -843,7 +842,7 @@ def factor_shopper_vector(
         if len(_gramians) >= 8:  # older versions are pruned: do not keep theirs for ever
             _gramians.clear()
         _gramians[model_id] = np.frombuffer(bytes(gramian), dtype=np.float64).reshape(size, size)
-    confidences = _shopper_confidences(history.shopper, known) if history.shopper else {}
+    confidences = _confidences(history.shopper, events) if events else {}
     weights = [confidences.get(product, 1.0) for product in known]
     user = fold_in(np.stack([item_rows[p] for p in known]), weights, gramian=_gramians[model_id], params=params)
     return model_id, user, item_rows, True
