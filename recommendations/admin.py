@@ -32,7 +32,9 @@ class RecommenderModelAdmin(admin.ModelAdmin):
         "metrics_summary",
     ]
     list_filter = ["kind", "is_active"]
-    readonly_fields = [*(f.name for f in RecommenderModel._meta.fields), "evaluation_summary"]
+    # The Gram matrix of factor versions is 32 KB of float64 bytes for fold-in, nothing to read.
+    exclude = ["gramian"]
+    readonly_fields = [*(f.name for f in RecommenderModel._meta.fields if f.name != "gramian"), "evaluation_summary"]
 
     @admin.display(description="metrics")
     def metrics_summary(self, obj: RecommenderModel) -> str:

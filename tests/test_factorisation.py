@@ -262,3 +262,14 @@ def test_the_shops_own_evaluation_of_als_and_bpr_is_the_offline_one(split_histor
         evaluation = RecommenderModel.objects.get(kind=kind, is_active=True).metrics["evaluation"]
         assert evaluation["test_users"] == offline["test_users"] == 3
         assert {name: evaluation[name] for name in METRICS} == pytest.approx(offline["methods"][kind], rel=1e-12)
+
+
+def test_admin_lists_factor_versions_without_their_gram_matrix(trained, admin_client):
+    from django.urls import reverse
+
+    listing = admin_client.get(reverse("admin:recommendations_recommendermodel_changelist")).content.decode()
+    assert "shoppers_with_factors: 60" in listing and "matrix factorisation (ALS)" in listing
+    version = RecommenderModel.objects.get(kind="als", is_active=True)
+    page = admin_client.get(reverse("admin:recommendations_recommendermodel_change", args=[version.pk]))
+    assert page.status_code == 200 and "als v1" in page.content.decode()
+    assert "Gram matrix" not in page.content.decode()
