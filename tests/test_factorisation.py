@@ -273,3 +273,15 @@ def test_admin_lists_factor_versions_without_their_gram_matrix(trained, admin_cl
     page = admin_client.get(reverse("admin:recommendations_recommendermodel_change", args=[version.pk]))
     assert page.status_code == 200 and "als v1" in page.content.decode()
     assert "Gram matrix" not in page.content.decode()
+
+
+def test_a_folded_in_list_costs_two_queries(trained, django_assert_num_queries):
+    """Version, stored factors, newer-events check, history factors and events in one statement, then
+    the scan (the version's Gram matrix is read once per process)."""
+    Interaction.objects.create(session_key="queries", product=trained[2], kind="view")
+    history = shopper_history(session_key="queries")
+    assert als_candidates(history=history, k=K, exclude=set())
+    Interaction.objects.create(session_key="queries", product=trained[6], kind="add_to_cart")
+    history = shopper_history(session_key="queries")
+    with django_assert_num_queries(2):
+        assert len(als_candidates(history=history, k=K, exclude=set())) == K
