@@ -45,6 +45,7 @@ bench: install
 	$(PY) -m benchmarks.pages_load --dataset fashion-sample --clients 1,8,16,32 --out docs
 	$(PY) -m benchmarks.bulk_import --datasets fashion-sample,fashion-extra --out docs
 	$(PY) -m benchmarks.training --rounds 3 --out docs
+	$(PY) -m benchmarks.factor_serving --sizes 2946,11882,100000 --queries 200 --out docs
 
 ## The vector search at 1,000,000 vectors too (about 30 minutes; 5 GB of vectors, ~12 GB of memory).
 bench-1m: install

@@ -5,7 +5,8 @@ python -m benchmarks.training [--rounds 3] [--out docs]
 Reads ../shared/data/interactions/online-retail with the importer's reader (no database: training
 works on EventRow lists, as the shop's task does after reading them), then times each training step
 of recommendations/collaborative.py: the weighted, decayed shopper x product matrix, the item-item
-neighbours of each method (20 per product, the shop's default) and "bought together" from baskets.
+neighbours of each method (20 per product, the shop's default) and "bought together" from baskets;
+and ALS and BPR (recommendations/factorisation.py, the shop's defaults) on that matrix.
 Appends a dated section to docs/benchmarks.md.
 """
 
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
 
     django.setup()
     from evaluation.interactions import events_from_files
-    from recommendations import collaborative
+    from recommendations import collaborative, factorisation
 
     load_at_start = loadavg()
     started = time.perf_counter()
@@ -63,6 +64,11 @@ def main(argv: list[str] | None = None) -> None:
         rows.append((f"item-item neighbours, {method}{served}", seconds))
     seconds, _ = timed(lambda: collaborative.bought_together(events), args.rounds)
     rows.append(("bought together (baskets)", seconds))
+    # Matrix factorisation with the shop's defaults, on the same matrix (one BLAS thread, one implicit thread).
+    for kind in factorisation.KINDS:
+        params = factorisation.DEFAULTS[kind]
+        seconds, _ = timed(lambda params=params: factorisation.factorisation_fit(data, params), args.rounds)
+        rows.append((f"{kind.upper()} fit ({params.factors} factors, {params.iterations} iterations)", seconds))
     served_total = matrix_seconds + dict(rows)[f"item-item neighbours, {collaborative.ALSO_BOUGHT_METHOD} (served)"]
     table = "\n".join(f"| {name} | {seconds:.2f} |" for name, seconds in rows)
     section = f"""

@@ -27,6 +27,7 @@ from typing import Any
 
 from evaluation.common import EvaluationError
 from evaluation.metrics import bootstrap_intervals, ranking_metrics, ranking_metrics_per_shopper
+from recommendations import factorisation
 from recommendations.candidates import Candidate
 from recommendations.collaborative import (
     DEFAULT_HALF_LIFE_DAYS,
@@ -332,6 +333,9 @@ def method_rankers(
         rankers["visual"] = lambda shopper, history, exclude, k, repeat: _from_ranking(
             "visual", visual(history, exclude, k)
         )
+    # Matrix factorisation on the same matrix as the shop's training (recommendations/factorisation.py).
+    rankers["als"] = factorisation.factor_ranker(data, factorisation.DEFAULTS["als"])
+    rankers["bpr"] = factorisation.factor_ranker(data, factorisation.DEFAULTS["bpr"])
     rankers["served"] = lambda shopper, history, exclude, k, repeat: _from_pairs(
         "served", served_list(shop_neighbours, history, recent, k=k, exclude=exclude, include_history=repeat)
     )

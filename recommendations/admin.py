@@ -45,7 +45,9 @@ class RecommenderModelAdmin(admin.ModelAdmin):
         "metrics_summary",
     ]
     list_filter = ["kind", "is_active"]
-    readonly_fields = [*(f.name for f in RecommenderModel._meta.fields), "evaluation_summary"]
+    # The Gram matrix of factor versions is 32 KB of float64 bytes for fold-in, nothing to read.
+    exclude = ["gramian"]
+    readonly_fields = [*(f.name for f in RecommenderModel._meta.fields if f.name != "gramian"), "evaluation_summary"]
     actions = ["make_active"]
     # The "Make this version active" button and the link to the "Recommendations" page.
     change_form_template = "admin/recommendations/recommendermodel/change_form.html"

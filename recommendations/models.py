@@ -108,6 +108,8 @@ class RecommenderModel(models.Model):
     class Kind(models.TextChoices):
         ALSO_BOUGHT = "also_bought", _("customers who bought this also bought")
         BOUGHT_TOGETHER = "bought_together", _("frequently bought together")
+        ALS = "als", _("matrix factorisation (ALS)")
+        BPR = "bpr", _("matrix factorisation (BPR)")
 
     kind = models.CharField(_("kind"), max_length=24, choices=Kind.choices)
     version = models.PositiveIntegerField(_("version"))
@@ -122,6 +124,9 @@ class RecommenderModel(models.Model):
     # Evaluation figures (offline evaluation may add its own); coverage figures from training.
     metrics = models.JSONField(_("metrics"), default=dict, blank=True)
     is_active = models.BooleanField(_("active"), default=False)
+    # Matrix factorisation only: Y'Y of the product factors (float64, F x F, numpy bytes), which
+    # folding a shopper in needs and which would otherwise take a read of every product's factors.
+    gramian = models.BinaryField(_("item factor Gram matrix"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("recommender model")
@@ -160,3 +165,46 @@ class ProductNeighbour(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model}: {self.product_id} → {self.neighbour_id} (#{self.rank})"
+
+
+# Matrix factorisation versions (kinds als, bpr). The vectors are `vector` without a fixed
+# dimension: F is a training parameter (tuned per version, BPR adds a bias column), and serving
+# is an exact scan by inner product, which needs no index and so no fixed dimension (an HNSW index
+# would need one per dimension, as an expression; docs/evaluation.md, "Matrix factorisation").
+
+
+class ProductFactor(models.Model):
+    """One product's factors in one factorisation version (BPR: the last entry is the item bias)."""
+
+    model = models.ForeignKey(
+        RecommenderModel, models.CASCADE, related_name="product_factors", verbose_name=_("recommender model")
+    )
+    product = models.ForeignKey(Product, models.CASCADE, related_name="+", verbose_name=_("product"))
+    vector = VectorField(_("factors"))
+
+    class Meta:
+        verbose_name = _("product factors")
+        verbose_name_plural = _("product factors")
+        constraints = [models.UniqueConstraint(fields=["model", "product"], name="product_factor_one_per_model")]
+
+    def __str__(self) -> str:
+        return f"{self.model}: product {self.product_id}"
+
+
+class ShopperFactor(models.Model):
+    """One shopper's factors in one factorisation version, the shopper named as the event log's
+    trainers name them ("user:<id>", "customer:<key>", "session:<key>"; BPR: the last entry is 1)."""
+
+    model = models.ForeignKey(
+        RecommenderModel, models.CASCADE, related_name="shopper_factors", verbose_name=_("recommender model")
+    )
+    shopper = models.CharField(_("shopper"), max_length=120)
+    vector = VectorField(_("factors"))
+
+    class Meta:
+        verbose_name = _("shopper factors")
+        verbose_name_plural = _("shopper factors")
+        constraints = [models.UniqueConstraint(fields=["model", "shopper"], name="shopper_factor_one_per_model")]
+
+    def __str__(self) -> str:
+        return f"{self.model}: {self.shopper}"

@@ -1,6 +1,6 @@
 """Services of the behavioural recommenders: train from the event log, store, switch versions.
 
-    recommenders_train()        # both kinds, from every event; called by the task and train_recommenders
+    recommenders_train()        # every kind, from every event; called by the task and train_recommenders
 
 Training reads events through events.selectors.training_events, computes the lists with the
 pure functions of recommendations.collaborative, writes the new version's rows while the old
@@ -23,8 +23,8 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from recommendations import collaborative
-from recommendations.models import ProductNeighbour, RecommenderModel
+from recommendations import collaborative, factorisation
+from recommendations.models import ProductFactor, ProductNeighbour, RecommenderModel, ShopperFactor
 from shop.models import Product
 
 if TYPE_CHECKING:
@@ -85,6 +85,59 @@ def recommender_model_store(
     return model
 
 
+def recommender_factors_store(
+    *,
+    kind: str,
+    factors: factorisation.Factors,
+    n_events: int,
+    up_to: datetime | None,
+    metrics: dict | None = None,
+    trained_at: datetime | None = None,
+) -> RecommenderModel:
+    """Write a new, inactive ALS/BPR version: its product and shopper factors as pgvector rows and
+    the product factors' Gram matrix (for folding shoppers in). Products since deleted are left out."""
+    import numpy as np
+
+    existing = set(Product.objects.filter(pk__in=factors.products).values_list("pk", flat=True))
+    latest = RecommenderModel.objects.filter(kind=kind).aggregate(v=Max("version"))["v"] or 0
+    model = RecommenderModel.objects.create(
+        kind=kind,
+        version=latest + 1,
+        params={**factors.params.as_dict(), "dimensions": factors.dimensions},
+        trained_at=trained_at or timezone.now(),
+        n_events=n_events,
+        up_to=up_to,
+        metrics=metrics or {},
+        gramian=np.ascontiguousarray(factors.gramian, dtype=np.float64).tobytes(),
+    )
+    ProductFactor.objects.bulk_create(
+        (
+            ProductFactor(model=model, product_id=product_id, vector=vector)
+            for product_id, vector in zip(factors.products, factors.item_factors, strict=True)
+            if product_id in existing
+        ),
+        batch_size=5000,
+    )
+    ShopperFactor.objects.bulk_create(
+        (
+            ShopperFactor(model=model, shopper=shopper, vector=vector)
+            for shopper, vector in zip(factors.shoppers, factors.user_factors, strict=True)
+        ),
+        batch_size=5000,
+    )
+    products = len(existing)
+    active = Product.objects.filter(is_active=True).count()
+    model.n_products = products
+    model.metrics = {
+        "products_with_factors": products,
+        "shoppers_with_factors": len(factors.shoppers),
+        "catalogue_coverage": round(products / active, 4) if active else 0.0,
+        **model.metrics,
+    }
+    model.save(update_fields=["n_products", "metrics"])
+    return model
+
+
 def recommender_model_activate(*, model: RecommenderModel, keep: int | None = None) -> None:
     """Make `model` the one that serves its kind, in one transaction; then delete old versions.
 
@@ -123,8 +176,9 @@ def recommenders_train(*, now: datetime | None = None, kinds: Iterable[str] | No
     """Train the behavioural recommenders from the whole event log and make the new versions active.
 
     also_bought: item-item (collaborative.ALSO_BOUGHT_METHOD) over shopper x product, event kinds
-    weighted and recent events counting more; bought_together: products in the same baskets.
-    A kind with no lists at all (too few events) keeps its previous version.
+    weighted and recent events counting more; bought_together: products in the same baskets;
+    als/bpr: matrix factorisation of the same matrix (recommendations/factorisation.py), factors
+    stored in pgvector. A kind with no lists at all (too few events or shoppers) keeps its previous version.
     """
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [TRAINING_LOCK])
@@ -166,6 +220,35 @@ def _train(*, now: datetime | None, kinds: Iterable[str] | None) -> list[Recomme
             data = collaborative.interaction_matrix(training_events(until=now))
             lists = collaborative.item_item_neighbours(data, method=params["method"], n=n, min_support=min_support)
             metrics = {"shoppers": len(data.shoppers), "products_seen": len(data.products)}
+        elif kind in (Kind.ALS, Kind.BPR):
+            factor_params = factorisation.DEFAULTS[kind]
+            params = factor_params.as_dict()
+            data = collaborative.interaction_matrix(training_events(until=now))
+            if not factorisation.enough_data(data):
+                logger.info(
+                    "Too few shoppers for %s from %s events: the previous version keeps serving", kind, n_events
+                )
+                continue
+            started = time.monotonic()
+            factors = factorisation.factorisation_fit(data, factor_params)
+            metrics = {
+                "shoppers": len(data.shoppers),
+                "products_seen": len(data.products),
+                "fit_seconds": round(time.monotonic() - started, 3),
+            }
+            if days > 0 and up_to is not None:
+                if prepared is None:
+                    prepared = recommender_evaluation_prepare(until=now, split=up_to - timedelta(days=days))
+                metrics["evaluation"] = recommender_model_evaluate(
+                    kind=kind, params=params, prepared=prepared, days=days
+                )
+            model = recommender_factors_store(
+                kind=kind, factors=factors, n_events=n_events, up_to=up_to, metrics=metrics
+            )
+            recommender_model_activate(model=model)
+            logger.info("Trained %s on %s events: %s products with factors", model, n_events, model.n_products)
+            trained.append(model)
+            continue
         elif kind == Kind.BOUGHT_TOGETHER:
             params = {"n": n, "min_support": min_support}
             purchases = training_events(until=now, kinds=["purchase"])
@@ -236,6 +319,9 @@ def recommender_model_evaluate(
             neighbours = collaborative.item_item_neighbours(
                 data, method=params["method"], n=params["n"], min_support=params["min_support"]
             )
+        elif kind in (Kind.ALS, Kind.BPR):
+            data = collaborative.interaction_matrix(train, now=split.test_time)
+            ranker = factorisation.factor_ranker(data, factorisation.FactorParams.from_dict(params))
         else:
             neighbours = collaborative.bought_together(train, n=params["n"], min_support=params["min_support"])
         lists, baseline = {}, {}
@@ -244,6 +330,8 @@ def recommender_model_evaluate(
             history = prepared.history.get(shopper, [])
             if kind == Kind.ALSO_BOUGHT:
                 ranked = collaborative.served_list(neighbours, history, recent, k=k, exclude=exclude)
+            elif kind in (Kind.ALS, Kind.BPR):
+                ranked = [(c.product_id, c.score) for c in ranker(shopper, history, exclude, k, False)]
             else:
                 ranked = collaborative.recommend_from_history(neighbours, history, k=k, exclude=exclude)
             lists[shopper] = [product for product, _ in ranked]

@@ -6,6 +6,8 @@ The storefront, the API and the evaluation call these. Vectors are written by se
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -16,9 +18,10 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Max, OuterRef, Q, QuerySet, Subquery, TextField
 from django.db.models.functions import Cast
-from pgvector import HalfVector
+from pgvector import HalfVector, Vector
 from PIL import Image, ImageOps
 
+from recommendations.candidates import Candidate
 from recommendations.classifier import photo_categories_predict, photo_category_probabilities
 from recommendations.colours import colour_agreement
 from recommendations.garment import garment_crop
@@ -589,6 +592,8 @@ class RecommendedList:
 class ShopperHistory:
     products: list[int]  # most recent first, as the evaluation's Prepared.history
     bought: set[int]
+    # The shopper as the event log's trainers name them ("user:<id>", "session:<key>"); "" unknown.
+    shopper: str = ""
 
 
 def shopper_history(*, user=None, session_key: str = "") -> ShopperHistory:
@@ -599,9 +604,9 @@ def shopper_history(*, user=None, session_key: str = "") -> ShopperHistory:
     from events.models import Interaction
 
     if user is not None and user.is_authenticated:
-        rows = Interaction.objects.filter(user=user)
+        rows, shopper = Interaction.objects.filter(user=user), f"user:{user.pk}"
     elif session_key:
-        rows = Interaction.objects.filter(session_key=session_key)
+        rows, shopper = Interaction.objects.filter(session_key=session_key), f"session:{session_key}"
     else:
         return ShopperHistory(products=[], bought=set())
     found = (
@@ -616,7 +621,7 @@ def shopper_history(*, user=None, session_key: str = "") -> ShopperHistory:
         products.append(product_id)
         if purchases:
             bought.add(product_id)
-    return ShopperHistory(products=products, bought=bought)
+    return ShopperHistory(products=products, bought=bought, shopper=shopper)
 
 
 def popular_recent_ids(*, limit: int = POPULAR_POOL) -> tuple[list[int], bool]:
@@ -713,3 +718,170 @@ def shopper_recommended_list(
             reason = REASON_POPULAR_WEEK if recent else REASON_POPULAR
         items.append(RecommendedProduct(product=product, score=score, reason=reason))
     return RecommendedList(strategy="personal" if personal else "popular", model=model, items=items)
+
+
+# --- "Recommended for you" sources: matrix factorisation (ALS, BPR) served by pgvector ---
+
+# The shopper's factors: stored by the active version's training, or folded in from their live
+# events when they have events newer than the version or none stored (ALS: implicit's
+# recalculate_user; BPR: the mean of the history's latent factors; factorisation.fold_in).
+# Then one exact scan by inner product over the version's product factors, buyable products only.
+# Exact, not HNSW: it is implicit's own top k, and cheap at the demo's catalogue sizes; an HNSW
+# vector_ip_ops index (recall@12 above 0.99 measured) is the step for catalogues past ~10,000
+# products (docs/evaluation.md, "Serving: exact scan, not (yet) an HNSW index").
+FACTOR_HISTORY_LIMIT = 50  # the shopper's latest products that fold-in and "because" read
+
+# One statement for everything but the scan: the active version, the shopper's stored factors,
+# whether they have events the version has not seen, the factors of their latest products and
+# their events on those products (the confidences fold-in needs).
+FACTOR_SHOPPER_SQL = """
+SELECT m.id, m.params,
+       (SELECT s.vector::text FROM recommendations_shopperfactor s
+        WHERE s.model_id = m.id AND s.shopper = %(shopper)s),
+       {newer},
+       ARRAY(SELECT f.product_id FROM recommendations_productfactor f
+             WHERE f.model_id = m.id AND f.product_id = ANY(%(products)s) ORDER BY f.product_id),
+       ARRAY(SELECT f.vector::text FROM recommendations_productfactor f
+             WHERE f.model_id = m.id AND f.product_id = ANY(%(products)s) ORDER BY f.product_id),
+       {events}
+FROM recommendations_recommendermodel m
+WHERE m.kind = %(kind)s AND m.is_active
+"""
+FACTOR_NEWER_SQL = "EXISTS (SELECT 1 FROM events_interaction i WHERE {who} AND i.created_at > m.up_to)"
+FACTOR_EVENTS_SQL = """ARRAY(SELECT json_build_array(i.product_id, i.kind, i.quantity, i.created_at)::text
+             FROM events_interaction i WHERE {who} AND i.product_id = ANY(%(products)s))"""
+
+# The inner query ranks; only its k rows are turned into text for the reasons (the select list of
+# a sorted query is computed for every row it sorts).
+FACTOR_NEAREST_SQL = """
+SELECT n.product_id, -n.distance, f.vector::text
+FROM (
+  SELECT f.product_id, f.vector <#> %(user)s::vector AS distance
+  FROM recommendations_productfactor f
+  JOIN shop_product p ON p.id = f.product_id AND p.is_active AND p.stock > 0 AND p.price IS NOT NULL
+  WHERE f.model_id = %(model)s AND f.product_id <> ALL(%(exclude)s)
+  ORDER BY distance
+  LIMIT %(k)s
+) n
+JOIN recommendations_productfactor f ON f.model_id = %(model)s AND f.product_id = n.product_id
+ORDER BY n.distance, n.product_id
+"""
+
+_gramians: dict[int, np.ndarray] = {}  # per process, by version id (a version's factors never change)
+
+
+def _shopper_filter(shopper: str) -> tuple[str, dict] | None:
+    # As events.selectors.training_events names shoppers: an account first, then an imported key.
+    kind, _, key = shopper.partition(":")
+    if kind == "user" and key.isdigit():
+        return "i.user_id = %(key)s", {"key": int(key)}
+    if kind == "customer" and key:
+        return "i.user_id IS NULL AND i.customer_key = %(key)s", {"key": key}
+    if kind == "session" and key:
+        return "i.user_id IS NULL AND i.customer_key = '' AND i.session_key = %(key)s", {"key": key}
+    return None
+
+
+def _vector(text: str) -> np.ndarray:
+    return np.asarray([float(value) for value in text[1:-1].split(",")], dtype=np.float32)
+
+
+def _confidences(shopper: str, events: list[str]) -> dict[int, float]:
+    """The shopper's row of collaborative.interaction_matrix (weights, quantities, decay) from their events."""
+    from datetime import datetime
+
+    from recommendations.collaborative import EventRow, interaction_matrix
+
+    rows = []
+    for text in events:
+        product, kind, quantity, at = json.loads(text)
+        rows.append(EventRow(shopper, product, kind, quantity, datetime.fromisoformat(at), ""))
+    data = interaction_matrix(rows)
+    if not data.shoppers:
+        return {}
+    row = data.matrix.getrow(0)
+    return {data.products[column]: float(value) for column, value in zip(row.indices, row.data, strict=True)}
+
+
+def factor_shopper_vector(
+    *, kind: str, history: ShopperHistory
+) -> tuple[int, np.ndarray | None, dict[int, np.ndarray], bool]:
+    """(version id, the shopper's factors or None, the history's product factors, folded in?) in the
+    active `kind` version; (0, None, {}, False) without one. One query (and the version's Gram
+    matrix once per process)."""
+    from recommendations.factorisation import FactorParams, fold_in
+
+    latest = history.products[:FACTOR_HISTORY_LIMIT]
+    where = _shopper_filter(history.shopper)
+    if where is None:
+        newer, events, values = "TRUE", "ARRAY[]::text[]", {}
+    else:
+        newer, events, values = FACTOR_NEWER_SQL.format(who=where[0]), FACTOR_EVENTS_SQL.format(who=where[0]), where[1]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            FACTOR_SHOPPER_SQL.format(newer=newer, events=events),
+            {**values, "kind": kind, "shopper": history.shopper, "products": latest},
+        )
+        found = cursor.fetchone()
+    if found is None:
+        return 0, None, {}, False
+    model_id, params, text, newer, products, vectors, events = found
+    params = FactorParams.from_dict(params if isinstance(params, dict) else json.loads(params))
+    item_rows = {product: _vector(vector) for product, vector in zip(products, vectors, strict=True)}
+    stored = _vector(text) if text else None
+    if stored is not None and not newer:
+        return model_id, stored, item_rows, False
+    known = [product for product in latest if product in item_rows]
+    if not known:
+        return model_id, stored, item_rows, False
+    if model_id not in _gramians:  # read once per process and version (F x F float64, 32 KB at F = 64)
+        gramian = RecommenderModel.objects.filter(pk=model_id).values_list("gramian", flat=True).first()
+        if not gramian:  # deleted meanwhile (pruned by a newer training)
+            return model_id, stored, item_rows, False
+        size = round(math.sqrt(len(gramian) / 8))
+        if len(_gramians) >= 8:  # older versions are pruned: do not keep theirs for ever
+            _gramians.clear()
+        _gramians[model_id] = np.frombuffer(bytes(gramian), dtype=np.float64).reshape(size, size)
+    confidences = _confidences(history.shopper, events) if events else {}
+    weights = [confidences.get(product, 1.0) for product in known]
+    user = fold_in(np.stack([item_rows[p] for p in known]), weights, gramian=_gramians[model_id], params=params)
+    return model_id, user, item_rows, True
+
+
+def _factor_candidates(*, kind: str, history: ShopperHistory, k: int, exclude: set[int]) -> list[Candidate]:
+    from recommendations.factorisation import BPR
+
+    model_id, user, item_rows, _ = factor_shopper_vector(kind=kind, history=history)
+    if user is None:
+        return []
+    banned = sorted(set(exclude) | set(history.products))
+    with connection.cursor() as cursor:
+        cursor.execute(FACTOR_NEAREST_SQL, {"user": Vector._to_db(user), "model": model_id, "exclude": banned, "k": k})
+        found = cursor.fetchall()
+    # "Because": the history product whose factors are most like the candidate's (largest inner
+    # product; BPR's bias column is the candidate's own and left out).
+    sources = [product for product in history.products if product in item_rows][:20]
+    latent = np.stack([item_rows[p] for p in sources]) if sources else np.zeros((0, len(user)), dtype=np.float32)
+    if kind == BPR and len(sources):
+        latent = latent[:, :-1]
+    out = []
+    for product_id, score, text in found:
+        reason = None
+        if sources:
+            own = _vector(text)
+            products = latent @ (own[:-1] if kind == BPR else own)
+            best = int(np.argmax(products))
+            reason = sources[best] if products[best] > 0 else None
+        out.append(Candidate(product_id, float(score), kind, reason))
+    return out
+
+
+def als_candidates(*, history: ShopperHistory, k: int, exclude: set[int]) -> list[Candidate]:
+    """ALS "recommended for you": the active als version's products by inner product with the
+    shopper's factors (stored, or folded in from live events), buyable only, never the history."""
+    return _factor_candidates(kind=RecommenderModel.Kind.ALS, history=history, k=k, exclude=exclude)
+
+
+def bpr_candidates(*, history: ShopperHistory, k: int, exclude: set[int]) -> list[Candidate]:
+    """BPR "recommended for you", as als_candidates (scores include BPR's item bias)."""
+    return _factor_candidates(kind=RecommenderModel.Kind.BPR, history=history, k=k, exclude=exclude)

@@ -98,9 +98,9 @@ def _classifier_train(*, force: bool) -> int | None:
 # Periodic (beat, RECOMMENDERS_TRAIN_SECONDS) and on demand; the result names the new versions.
 @shared_task(acks_late=True, ignore_result=False, autoretry_for=TRANSIENT_ERRORS, retry_backoff=5, max_retries=3)
 def recommenders_train_task() -> list[str]:
-    """Train every recommender kind from the event log and switch to the new versions; each kind is
-    timed and its peak memory stored in its version's metrics, with BLAS single-threaded
-    (recommendations.training)."""
+    """Train every recommender kind (also bought, bought together, ALS, BPR) from the event log and
+    switch to the new versions; each kind is timed and its peak memory stored in its version's
+    metrics, with BLAS single-threaded (recommendations.training)."""
     from recommendations.training import recommenders_train_measured
 
     return [str(model) for model in recommenders_train_measured()]

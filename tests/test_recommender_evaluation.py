@@ -18,6 +18,8 @@ from recommendations.recommenders import recommenders_train
 from shop.models import Product
 
 METRICS = ("precision", "recall", "ndcg", "map", "hit_rate", "coverage")
+# The neighbour-list kinds these figures are about (ALS/BPR have theirs in tests/test_factorisation.py).
+NEIGHBOUR_KINDS = ["also_bought", "bought_together"]
 
 
 def make_products(names: str) -> dict[str, Product]:
@@ -139,7 +141,7 @@ def test_figures_are_those_of_the_offline_evaluation(history):
 
 def test_evaluation_is_off_with_zero_days(history, settings):
     settings.RECOMMENDER_EVALUATION_DAYS = 0
-    trained = recommenders_train()
+    trained = recommenders_train(kinds=NEIGHBOUR_KINDS)
     assert len(trained) == 2
     for model in trained:
         model.refresh_from_db()
@@ -171,7 +173,7 @@ def only_old_history(db):
 
 
 def test_no_recent_purchases_is_the_not_enough_state(only_old_history, admin_client):
-    trained = recommenders_train()
+    trained = recommenders_train(kinds=NEIGHBOUR_KINDS)
     assert len(trained) == 2
     for model in trained:
         model.refresh_from_db()
@@ -183,7 +185,7 @@ def test_no_recent_purchases_is_the_not_enough_state(only_old_history, admin_cli
 
 
 def test_admin_shows_the_figures(history, admin_client):
-    recommenders_train()
+    recommenders_train(kinds=NEIGHBOUR_KINDS)
     html = admin_client.get(reverse("admin:recommendations_recommendermodel_changelist")).content.decode()
     assert "NDCG@12 0.500 (popular 0.210), recall@12 0.667 (popular 0.333), hit rate 0.667 on 3 shoppers" in html
     assert "NDCG@12 0.667 (popular 0.210)" in html

@@ -343,7 +343,12 @@ def test_orders_through_checkout_train_on_the_worker_and_show_on_pages(worker):
             assert client.post(reverse("shop:cart_add", args=[product.pk]), {"quantity": 1}).status_code == 302
         assert client.post(reverse("shop:checkout"), DETAILS).status_code == 302
     assert Interaction.objects.filter(kind="purchase").count() == 14
-    assert recommenders_train_task.delay().get(timeout=120) == ["also_bought v1", "bought_together v1"]
+    assert recommenders_train_task.delay().get(timeout=120) == [
+        "also_bought v1",
+        "bought_together v1",
+        "als v1",
+        "bpr v1",
+    ]
     visitor = Client(HTTP_USER_AGENT=CHROME)
     html = visitor.get(shirt.get_absolute_url()).content.decode()
     section = html[html.index('data-testid="also-bought"') :]

@@ -8,8 +8,9 @@ from recommendations.training import recommenders_train_measured
 
 class Command(BaseCommand):
     help = (
-        'Train "customers who bought this also bought" and "frequently bought together" from the event log '
-        "and make the new versions active (beat also runs this every RECOMMENDERS_TRAIN_SECONDS)."
+        'Train "customers who bought this also bought", "frequently bought together" and the matrix '
+        'factorisations (ALS, BPR) of "recommended for you" from the event log and make the new versions '
+        "active (beat also runs this every RECOMMENDERS_TRAIN_SECONDS)."
     )
 
     def add_arguments(self, parser) -> None:
@@ -23,6 +24,12 @@ class Command(BaseCommand):
     def handle(self, *args, kind: list[str] | None, **options) -> None:
         trained = recommenders_train_measured(kinds=kind)
         for model in trained:
+            if model.kind in (RecommenderModel.Kind.ALS, RecommenderModel.Kind.BPR):
+                self.stdout.write(
+                    f"{model}: {model.n_products} products and {model.metrics.get('shoppers_with_factors', 0)} "
+                    f"shoppers with factors ({model.params.get('dimensions')} dimensions), {model.n_events} events"
+                )
+                continue
             self.stdout.write(
                 f"{model}: {model.n_products} products with neighbours, {model.n_neighbours} rows, "
                 f"{model.n_events} events, {model.metrics['training_seconds']} s, "
