@@ -34,6 +34,9 @@ from recommendations.collaborative import (
     recommend_from_history,
     served_list,
 )
+from recommendations.ease import ease_rankers
+from recommendations.neighbourhoods import user_user_ranker
+from recommendations.profiles import content_profile_ranker
 
 DEFAULT_K = 12  # the H&M competition's cut-off
 RECENT_DAYS = 7  # popularity_recent counts the last week before the split
@@ -183,6 +186,8 @@ def method_rankers(
     *,
     variants: Sequence[str] = ITEM_ITEM_VARIANTS,
     visual: Callable[[Sequence[int], Collection[int], int], list[int]] | None = None,
+    vectors: Mapping[int, Sequence[float]] | None = None,
+    k: int = DEFAULT_K,
 ) -> dict[str, Ranker]:
     """Every method of the evaluation, each trained once on the split's training events."""
     train = prepared.split.train
@@ -216,6 +221,14 @@ def method_rankers(
         rankers["visual"] = lambda shopper, history, exclude, k, repeat: _from_ranking(
             "visual", visual(history, exclude, k)
         )
+    # User-user reads the event log undecayed, as the shop's SQL does (recommendations.neighbourhoods).
+    undecayed = interaction_matrix(train, half_life_days=0.0)
+    rankers["user_user"] = user_user_ranker(undecayed, prepared.bought_before)
+    content = content_profile_ranker(vectors, prepared.catalogue, prepared.bought_before) if vectors else None
+    if content is not None:
+        rankers["content_profile"] = content
+    # EASE's lambda is chosen on a validation split carved from the training events (k: its metric's cut-off).
+    rankers.update(ease_rankers(prepared, data, k=k))
     rankers["served"] = lambda shopper, history, exclude, k, repeat: _from_pairs(
         "served", served_list(shop_neighbours, history, recent, k=k, exclude=exclude, include_history=repeat)
     )
@@ -230,12 +243,14 @@ def methods_lists(
     visual: Callable[[Sequence[int], Collection[int], int], list[int]] | None = None,
     repeat: bool = False,
     rankers: Mapping[str, Ranker] | None = None,
+    vectors: Mapping[int, Sequence[float]] | None = None,
 ) -> dict[str, dict[str, list[int]]]:
     """Each method's top-k list per test shopper.
 
     With `repeat`, the lists may hold the shopper's past purchases (the "repeat" protocol).
     """
-    rankers = rankers if rankers is not None else method_rankers(prepared, variants=variants, visual=visual)
+    if rankers is None:
+        rankers = method_rankers(prepared, variants=variants, visual=visual, vectors=vectors, k=k)
     shoppers = prepared.truth_repeat if repeat else prepared.truth
     lists: dict[str, dict[str, list[int]]] = defaultdict(dict)
     for shopper in shoppers:
@@ -262,9 +277,10 @@ def evaluate(
     variants: Sequence[str] = ITEM_ITEM_VARIANTS,
     visual: Callable[[Sequence[int], Collection[int], int], list[int]] | None = None,
     repeat: bool = True,
+    vectors: Mapping[int, Sequence[float]] | None = None,
 ) -> dict[str, Any]:
     """Every method's metrics at k, in the report's "interactions" shape (without layout)."""
-    rankers = method_rankers(prepared, variants=variants, visual=visual)
+    rankers = method_rankers(prepared, variants=variants, visual=visual, vectors=vectors, k=k)
     lists = methods_lists(prepared, k=k, rankers=rankers)
     methods = {
         name: ranking_metrics(per_shopper, prepared.truth, prepared.catalogue, k=k)
@@ -432,7 +448,7 @@ def interactions_evaluate(
             f"({prepared.split.description})."
         )
     visual = visual_ranker(vectors, prepared.catalogue) if vectors else None
-    result = evaluate(prepared, k=k, visual=visual, repeat=True)
+    result = evaluate(prepared, k=k, visual=visual, repeat=True, vectors=vectors)
     repeat = result.pop("repeat")
     return {"interactions": {"layout": layout, **result}, "repeat": repeat}
 

@@ -71,7 +71,16 @@ def test_every_list_leaves_out_past_purchases_and_repeats_are_reported_apart():
     result = evaluate(prepare(split_by_date(events, split=SPLIT)), k=2, variants=("cosine",))
     assert result["test_users"] == 1
     methods = result["methods"]
-    assert set(methods) == {"popularity", "popularity_recent", "item_item_cosine", "bought_together", "served"}
+    assert set(methods) == {
+        "popularity",
+        "popularity_recent",
+        "item_item_cosine",
+        "bought_together",
+        "served",
+        "user_user",
+        "ease",
+        "ease_full",
+    }
     assert methods["item_item_cosine"]["precision"] == 0.5 and methods["item_item_cosine"]["hit_rate"] == 1.0
     assert methods["popularity"]["hit_rate"] == 1.0, "1 is left out (bought before), so 2 enters the top 2"
     assert "buy_again" not in methods and "buy_again" in result["repeat"]["methods"]
