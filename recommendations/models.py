@@ -108,6 +108,7 @@ class RecommenderModel(models.Model):
     class Kind(models.TextChoices):
         ALSO_BOUGHT = "also_bought", _("customers who bought this also bought")
         BOUGHT_TOGETHER = "bought_together", _("frequently bought together")
+        EASE = "ease", _("EASE item-item (recommended for you)")
 
     kind = models.CharField(_("kind"), max_length=24, choices=Kind.choices)
     version = models.PositiveIntegerField(_("version"))

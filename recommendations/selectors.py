@@ -19,10 +19,14 @@ from django.db.models.functions import Cast
 from pgvector import HalfVector
 from PIL import Image, ImageOps
 
+from recommendations.candidates import Candidate
 from recommendations.classifier import photo_categories_predict, photo_category_probabilities
+from recommendations.collaborative import DEFAULT_WEIGHTS
 from recommendations.colours import colour_agreement
 from recommendations.garment import garment_crop
 from recommendations.models import ProductEmbedding, ProductNeighbour, RecommenderModel
+from recommendations.neighbourhoods import USER_USER_NEIGHBOURS, USER_USER_POOL
+from recommendations.profiles import content_profile_inputs, content_profile_vector
 from recommendations.services import active_model_name, embedder_get, image_embed
 from recommendations.vectors import halfvec_sql
 from shop.models import Category, Product
@@ -713,3 +717,159 @@ def shopper_recommended_list(
             reason = REASON_POPULAR_WEEK if recent else REASON_POPULAR
         items.append(RecommendedProduct(product=product, score=score, reason=reason))
     return RecommendedList(strategy="personal" if personal else "popular", model=model, items=items)
+
+
+# --- "Recommended for you" sources: user-user, content profile, EASE (see candidates.py) ---------
+
+# Every kind's weight in a shopper's product set, from the training weights: a product counts when
+# the shopper's weighted sum for it is positive (a return cancels a purchase), as
+# collaborative.interaction_matrix's non-zero pattern. Built from constants, never from input.
+_EVENT_WEIGHT_SQL = (
+    "CASE i.kind "
+    + " ".join(f"WHEN '{kind}' THEN {float(weight)!r}" for kind, weight in DEFAULT_WEIGHTS.items())
+    + " ELSE 0.0 END * (1 + ln(greatest(i.quantity, 1)))"
+)
+# One key per shopper, as events.selectors.training_events names them.
+_SHOPPER_SQL = (
+    "COALESCE('user:' || i.user_id, 'customer:' || NULLIF(i.customer_key, ''), 'session:' || NULLIF(i.session_key, ''))"
+)
+
+# recommendations.neighbourhoods.user_user_recommend in one statement over the live event log:
+# `pairs` are the shoppers who touched the history's products (the product index), `pool` the
+# USER_USER_POOL of them sharing the most, `theirs` every product of each (the user, customer and
+# session indexes), `neighbours` the most similar with a purchase to offer, and the result what
+# they bought, scored by summed similarity; only buyable products are returned.
+USER_USER_SQL = f"""
+WITH pairs AS (
+    SELECT {_SHOPPER_SQL} AS shopper, i.user_id, i.customer_key, i.session_key, i.product_id
+    FROM events_interaction i
+    WHERE i.product_id = ANY(%(history)s)
+      AND (i.user_id IS NOT NULL OR i.customer_key <> '' OR i.session_key <> '')
+    GROUP BY 1, 2, 3, 4, 5
+    HAVING SUM({_EVENT_WEIGHT_SQL}) > 0
+),
+pool AS (
+    SELECT shopper, user_id, customer_key, session_key, COUNT(*) AS shared
+    FROM pairs
+    GROUP BY 1, 2, 3, 4
+    ORDER BY shared DESC, shopper COLLATE "C"
+    LIMIT %(pool)s
+),
+events AS (
+    SELECT p.shopper, i.product_id, i.kind, i.quantity
+    FROM pool p JOIN events_interaction i ON i.user_id = p.user_id
+    UNION ALL
+    SELECT p.shopper, i.product_id, i.kind, i.quantity
+    FROM pool p JOIN events_interaction i
+      ON p.user_id IS NULL AND i.customer_key = p.customer_key AND i.customer_key <> '' AND i.user_id IS NULL
+    UNION ALL
+    SELECT p.shopper, i.product_id, i.kind, i.quantity
+    FROM pool p JOIN events_interaction i
+      ON p.user_id IS NULL AND p.customer_key = '' AND i.session_key = p.session_key AND i.session_key <> ''
+         AND i.user_id IS NULL AND i.customer_key = ''
+),
+theirs AS (
+    SELECT i.shopper, i.product_id, SUM({_EVENT_WEIGHT_SQL}) > 0 AS touched, bool_or(i.kind = 'purchase') AS bought
+    FROM events i
+    GROUP BY 1, 2
+),
+neighbours AS (
+    SELECT p.shopper, p.shared::float8 / sqrt((%(size)s * COUNT(*) FILTER (WHERE t.touched))::float8) AS similarity
+    FROM pool p JOIN theirs t ON t.shopper = p.shopper
+    GROUP BY p.shopper, p.shared
+    HAVING bool_or(t.bought AND t.product_id <> ALL(%(banned)s))
+    ORDER BY similarity DESC, p.shopper COLLATE "C"
+    LIMIT %(neighbours)s
+)
+SELECT t.product_id, SUM(n.similarity) AS score
+FROM neighbours n
+JOIN theirs t ON t.shopper = n.shopper AND t.bought AND t.product_id <> ALL(%(banned)s)
+JOIN shop_product p ON p.id = t.product_id AND p.is_active AND p.stock > 0 AND p.price IS NOT NULL
+GROUP BY t.product_id
+ORDER BY score DESC, t.product_id
+LIMIT %(k)s
+"""
+
+# The active EASE version's stored rows of the history's products, summed per candidate as
+# collaborative.recommend_from_history does; `because` is the history product with the largest weight.
+EASE_SQL = """
+SELECT n.neighbour_id, SUM(n.score) AS score, (array_agg(n.product_id ORDER BY n.score DESC, n.product_id))[1]
+FROM recommendations_productneighbour n
+JOIN recommendations_recommendermodel m ON m.id = n.model_id AND m.kind = 'ease' AND m.is_active
+JOIN shop_product p ON p.id = n.neighbour_id AND p.is_active AND p.stock > 0 AND p.price IS NOT NULL
+WHERE n.product_id = ANY(%(history)s) AND n.neighbour_id <> ALL(%(banned)s)
+GROUP BY n.neighbour_id
+ORDER BY score DESC, n.neighbour_id
+LIMIT %(k)s
+"""
+
+# For each candidate, the history product whose vector is closest ("Looks like ..."), most recent on ties.
+CLOSEST_SQL = """
+SELECT DISTINCT ON (c.product_id) c.product_id, h.product_id
+FROM recommendations_productembedding c
+JOIN recommendations_productembedding h ON h.model_name = c.model_name AND h.product_id = ANY(%(history)s)
+JOIN unnest(%(history)s::bigint[]) WITH ORDINALITY AS o(product_id, position) ON o.product_id = h.product_id
+WHERE c.model_name = %(model)s AND c.product_id = ANY(%(candidates)s)
+  AND c.vector IS NOT NULL AND h.vector IS NOT NULL
+ORDER BY c.product_id, c.vector <=> h.vector, o.position
+"""
+
+
+def user_user_candidates(*, history: ShopperHistory, k: int, exclude: set[int]) -> list[Candidate]:
+    """What the shoppers most like this one bought (recommendations.neighbourhoods, in SQL over the
+    live event log, so a click counts at once); buyable products only, never the history or `exclude`.
+    `because` is None: the reason is "Shoppers with similar taste bought this"."""
+    if not history.products or k <= 0:
+        return []
+    params = {
+        "history": list(dict.fromkeys(history.products)),
+        "size": len(set(history.products)),
+        "banned": sorted(set(history.products) | set(exclude)) or [0],
+        "pool": USER_USER_POOL,
+        "neighbours": USER_USER_NEIGHBOURS,
+        "k": k,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(USER_USER_SQL, params)
+        return [Candidate(product_id, float(score), "user_user") for product_id, score in cursor.fetchall()]
+
+
+def ease_candidates(*, history: ShopperHistory, k: int, exclude: set[int]) -> list[Candidate]:
+    """The active EASE version's lists summed over the history (as also_bought's), buyable products
+    only, never the history or `exclude`; `because` is the history product that weighs most."""
+    if not history.products or k <= 0:
+        return []
+    params = {"history": history.products, "banned": sorted(set(history.products) | set(exclude)) or [0], "k": k}
+    with connection.cursor() as cursor:
+        cursor.execute(EASE_SQL, params)
+        rows = cursor.fetchall()
+    return [Candidate(product_id, float(score), "ease", because) for product_id, score, because in rows]
+
+
+def content_profile_candidates(*, history: ShopperHistory, k: int, exclude: set[int]) -> list[Candidate]:
+    """The products nearest the shopper's visual profile (recommendations.profiles: recency-weighted
+    mean of their recent products' image vectors, purchases weighing more), searched with the HNSW
+    index like similar items; buyable only, never the history or `exclude`. `because` is the history
+    product that looks most like the candidate. Works from the first click; empty without vectors."""
+    if not history.products or k <= 0:
+        return []
+    inputs = content_profile_inputs(history.products, history.bought)
+    wanted = [product for product, _ in inputs]
+    model = active_model_name()
+    rows = ProductEmbedding.objects.filter(
+        product_id__in=wanted, model_name=model, status=ProductEmbedding.Status.READY
+    ).values_list("product_id", "vector")
+    vectors = {product: np.asarray(vector, dtype=np.float32) for product, vector in rows}
+    profile = content_profile_vector({product: vectors.get(product) for product in wanted}, wanted, history.bought)
+    if profile is None:
+        return []
+    banned = sorted(set(history.products) | set(exclude))
+    found = _nearest_candidates(profile, k=k, exclude_ids=banned)
+    ids = [row.product_id for row in found]
+    closest: dict[int, int] = {}
+    if ids:
+        with connection.cursor() as cursor:
+            params = {"history": [p for p in wanted if p in vectors], "candidates": ids, "model": model}
+            cursor.execute(CLOSEST_SQL, params)
+            closest = dict(cursor.fetchall())
+    return [Candidate(row.product_id, row.score, "content_profile", closest.get(row.product_id)) for row in found]
