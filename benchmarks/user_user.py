@@ -80,6 +80,7 @@ def main() -> None:
         "history": middle.products,
         "size": len(set(middle.products)),
         "banned": middle.products or [0],
+        "kinds": list(selectors.TOUCH_KINDS),
         "pool": selectors.USER_USER_POOL,
         "neighbours": selectors.USER_USER_NEIGHBOURS,
         "k": options.k,

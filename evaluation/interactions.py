@@ -35,7 +35,7 @@ from recommendations.collaborative import (
     served_list,
 )
 from recommendations.ease import ease_rankers
-from recommendations.neighbourhoods import user_user_ranker
+from recommendations.neighbourhoods import touched_matrix, user_user_ranker
 from recommendations.profiles import content_profile_ranker
 
 DEFAULT_K = 12  # the H&M competition's cut-off
@@ -221,9 +221,7 @@ def method_rankers(
         rankers["visual"] = lambda shopper, history, exclude, k, repeat: _from_ranking(
             "visual", visual(history, exclude, k)
         )
-    # User-user reads the event log undecayed, as the shop's SQL does (recommendations.neighbourhoods).
-    undecayed = interaction_matrix(train, half_life_days=0.0)
-    rankers["user_user"] = user_user_ranker(undecayed, prepared.bought_before)
+    rankers["user_user"] = user_user_ranker(touched_matrix(train), prepared.bought_before)
     content = content_profile_ranker(vectors, prepared.catalogue, prepared.bought_before) if vectors else None
     if content is not None:
         rankers["content_profile"] = content

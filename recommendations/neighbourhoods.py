@@ -1,7 +1,7 @@
 """User-user collaborative filtering: what the shoppers most like this one bought.
 
-A shopper is the set of products they have a positive weighted interaction with (the non-zero
-pattern of `collaborative.interaction_matrix`, undecayed). The query shopper is their history (every
+A shopper is the set of products they have at least one event of a positively weighted kind with
+(TOUCH_KINDS: views, cart additions, clicks, purchases; `touched_matrix`). The query shopper is their history (every
 product touched, most recent first). Similarity is the cosine of the two sets:
 shared / sqrt(|history| x |theirs|). The USER_USER_POOL shoppers sharing the most products (ties by
 shopper key) are scored; of those with something to offer (a purchase outside the history and the
@@ -15,16 +15,23 @@ offline evaluation and for the tests that hold the two equal. Pure, no Django.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
 
-from recommendations.collaborative import InteractionMatrix
+from recommendations.collaborative import DEFAULT_WEIGHTS, EventRow, InteractionMatrix, interaction_matrix
 
 USER_USER_NEIGHBOURS = 50
 USER_USER_POOL = 300
+# A return does not take a product out of the shopper's set: they were interested in it.
+TOUCH_KINDS = tuple(kind for kind, weight in DEFAULT_WEIGHTS.items() if weight > 0)
+
+
+def touched_matrix(events: Iterable[EventRow]) -> InteractionMatrix:
+    """Shoppers x products with a non-zero entry where the shopper has a TOUCH_KINDS event."""
+    return interaction_matrix(events, weights=dict.fromkeys(TOUCH_KINDS, 1.0), half_life_days=0.0)
 
 
 @dataclass(frozen=True)
@@ -102,9 +109,8 @@ def user_user_recommend(
 
 
 def user_user_ranker(data: InteractionMatrix, bought: Mapping[str, Collection[int]]):
-    """The evaluation's `user_user` Ranker over the training matrix and each shopper's purchases.
-
-    `data` should be undecayed (half_life_days=0), as the shop's SQL reads the event log."""
+    """The evaluation's `user_user` Ranker over `touched_matrix` of the training events and each
+    shopper's purchases."""
     from recommendations.candidates import Candidate
 
     sets = shopper_sets(data, bought)

@@ -21,11 +21,10 @@ from PIL import Image, ImageOps
 
 from recommendations.candidates import Candidate
 from recommendations.classifier import photo_categories_predict, photo_category_probabilities
-from recommendations.collaborative import DEFAULT_WEIGHTS
 from recommendations.colours import colour_agreement
 from recommendations.garment import garment_crop
 from recommendations.models import ProductEmbedding, ProductNeighbour, RecommenderModel
-from recommendations.neighbourhoods import USER_USER_NEIGHBOURS, USER_USER_POOL
+from recommendations.neighbourhoods import TOUCH_KINDS, USER_USER_NEIGHBOURS, USER_USER_POOL
 from recommendations.profiles import content_profile_inputs, content_profile_vector
 from recommendations.services import active_model_name, embedder_get, image_embed
 from recommendations.vectors import halfvec_sql
@@ -721,72 +720,66 @@ def shopper_recommended_list(
 
 # --- "Recommended for you" sources: user-user, content profile, EASE (see candidates.py) ---------
 
-# Every kind's weight in a shopper's product set, from the training weights: a product counts when
-# the shopper's weighted sum for it is positive (a return cancels a purchase), as
-# collaborative.interaction_matrix's non-zero pattern. Built from constants, never from input.
-_EVENT_WEIGHT_SQL = (
-    "CASE i.kind "
-    + " ".join(f"WHEN '{kind}' THEN {float(weight)!r}" for kind, weight in DEFAULT_WEIGHTS.items())
-    + " ELSE 0.0 END * (1 + ln(greatest(i.quantity, 1)))"
-)
-# One key per shopper, as events.selectors.training_events names them.
+# A shopper's key, as events.selectors.training_events names them, and the columns that identify
+# them: the user; else the imported customer; else the session.
 _SHOPPER_SQL = (
     "COALESCE('user:' || i.user_id, 'customer:' || NULLIF(i.customer_key, ''), 'session:' || NULLIF(i.session_key, ''))"
 )
 
+
+def _shopper_events(columns: str, where: str) -> str:
+    """A pool shopper `p`'s events (`where` on alias i): three branches, of which only the one for
+    p's kind of key runs (one-time filters), each on its own index (interaction_*_products)."""
+    return " UNION ALL ".join(
+        f"SELECT {columns} FROM events_interaction i WHERE {guard} AND {where}"
+        for guard in (
+            "p.user_id IS NOT NULL AND i.user_id = p.user_id",
+            "p.customer_key <> '' AND i.customer_key = p.customer_key AND i.customer_key <> '' AND i.user_id IS NULL",
+            "p.session_key <> '' AND i.session_key = p.session_key AND i.session_key <> '' AND i.user_id IS NULL"
+            " AND i.customer_key = ''",
+        )
+    )
+
+
 # recommendations.neighbourhoods.user_user_recommend in one statement over the live event log:
 # `pairs` are the shoppers who touched the history's products (the product index), `pool` the
-# USER_USER_POOL of them sharing the most, `theirs` every product of each (the user, customer and
-# session indexes), `neighbours` the most similar with a purchase to offer, and the result what
-# they bought, scored by summed similarity; only buyable products are returned.
+# USER_USER_POOL of them sharing the most, each with their similarity (the count of their products
+# from the per-shopper index) if they bought something outside the history and the exclusions; the
+# USER_USER_NEIGHBOURS most similar are the neighbours, and what they bought is scored by summed
+# similarity. Only buyable products are returned.
 USER_USER_SQL = f"""
 WITH pairs AS (
-    SELECT {_SHOPPER_SQL} AS shopper, i.user_id, i.customer_key, i.session_key, i.product_id
+    SELECT {_SHOPPER_SQL} AS shopper, i.user_id,
+           CASE WHEN i.user_id IS NULL THEN i.customer_key ELSE '' END AS customer_key,
+           CASE WHEN i.user_id IS NULL AND i.customer_key = '' THEN i.session_key ELSE '' END AS session_key,
+           COUNT(DISTINCT i.product_id) AS shared
     FROM events_interaction i
-    WHERE i.product_id = ANY(%(history)s)
+    WHERE i.product_id = ANY(%(history)s) AND i.kind = ANY(%(kinds)s)
       AND (i.user_id IS NOT NULL OR i.customer_key <> '' OR i.session_key <> '')
-    GROUP BY 1, 2, 3, 4, 5
-    HAVING SUM({_EVENT_WEIGHT_SQL}) > 0
+    GROUP BY 1, 2, 3, 4
 ),
 pool AS (
-    SELECT shopper, user_id, customer_key, session_key, COUNT(*) AS shared
-    FROM pairs
-    GROUP BY 1, 2, 3, 4
-    ORDER BY shared DESC, shopper COLLATE "C"
-    LIMIT %(pool)s
-),
-events AS (
-    SELECT p.shopper, i.product_id, i.kind, i.quantity
-    FROM pool p JOIN events_interaction i ON i.user_id = p.user_id
-    UNION ALL
-    SELECT p.shopper, i.product_id, i.kind, i.quantity
-    FROM pool p JOIN events_interaction i
-      ON p.user_id IS NULL AND i.customer_key = p.customer_key AND i.customer_key <> '' AND i.user_id IS NULL
-    UNION ALL
-    SELECT p.shopper, i.product_id, i.kind, i.quantity
-    FROM pool p JOIN events_interaction i
-      ON p.user_id IS NULL AND p.customer_key = '' AND i.session_key = p.session_key AND i.session_key <> ''
-         AND i.user_id IS NULL AND i.customer_key = ''
-),
-theirs AS (
-    SELECT i.shopper, i.product_id, SUM({_EVENT_WEIGHT_SQL}) > 0 AS touched, bool_or(i.kind = 'purchase') AS bought
-    FROM events i
-    GROUP BY 1, 2
+    SELECT * FROM pairs ORDER BY shared DESC, shopper COLLATE "C" LIMIT %(pool)s
 ),
 neighbours AS (
-    SELECT p.shopper, p.shared::float8 / sqrt((%(size)s * COUNT(*) FILTER (WHERE t.touched))::float8) AS similarity
-    FROM pool p JOIN theirs t ON t.shopper = p.shopper
-    GROUP BY p.shopper, p.shared
-    HAVING bool_or(t.bought AND t.product_id <> ALL(%(banned)s))
+    SELECT p.*, p.shared::float8 / sqrt((%(size)s * (
+        SELECT COUNT(DISTINCT x.product_id)
+        FROM ({_shopper_events("i.product_id", "i.kind = ANY(%(kinds)s)")}) x
+    ))::float8) AS similarity
+    FROM pool p
+    WHERE EXISTS ({_shopper_events("1", "i.kind = 'purchase' AND i.product_id <> ALL(%(banned)s)")})
     ORDER BY similarity DESC, p.shopper COLLATE "C"
     LIMIT %(neighbours)s
 )
-SELECT t.product_id, SUM(n.similarity) AS score
-FROM neighbours n
-JOIN theirs t ON t.shopper = n.shopper AND t.bought AND t.product_id <> ALL(%(banned)s)
-JOIN shop_product p ON p.id = t.product_id AND p.is_active AND p.stock > 0 AND p.price IS NOT NULL
-GROUP BY t.product_id
-ORDER BY score DESC, t.product_id
+SELECT b.product_id, SUM(p.similarity) AS score
+FROM neighbours p
+CROSS JOIN LATERAL (
+    SELECT DISTINCT x.product_id
+    FROM ({_shopper_events("i.product_id", "i.kind = 'purchase' AND i.product_id <> ALL(%(banned)s)")}) x
+) b
+JOIN shop_product s ON s.id = b.product_id AND s.is_active AND s.stock > 0 AND s.price IS NOT NULL
+GROUP BY b.product_id
+ORDER BY score DESC, b.product_id
 LIMIT %(k)s
 """
 
@@ -825,6 +818,7 @@ def user_user_candidates(*, history: ShopperHistory, k: int, exclude: set[int]) 
         "history": list(dict.fromkeys(history.products)),
         "size": len(set(history.products)),
         "banned": sorted(set(history.products) | set(exclude)) or [0],
+        "kinds": list(TOUCH_KINDS),
         "pool": USER_USER_POOL,
         "neighbours": USER_USER_NEIGHBOURS,
         "k": k,

@@ -16,8 +16,7 @@ from django.utils import timezone
 from events.models import Interaction
 from events.selectors import training_events
 from recommendations import selectors
-from recommendations.collaborative import interaction_matrix
-from recommendations.neighbourhoods import shopper_sets, user_user_recommend
+from recommendations.neighbourhoods import shopper_sets, touched_matrix, user_user_recommend
 from recommendations.selectors import ShopperHistory, shopper_history, user_user_candidates
 from shop.models import Product
 
@@ -28,7 +27,7 @@ KINDS = ["view", "view", "add_to_cart", "purchase", "purchase", "remove_from_car
 @pytest.fixture
 def log(db):
     """30 products; 70 shoppers (imported customers, accounts and sessions) with mixed events,
-    quantities and a few returns that cancel purchases."""
+    quantities and a few returns."""
     products = [
         Product.objects.create(sku=f"UU-{i}", name=f"Item {i}", price=Decimal("10.00"), stock=3) for i in range(30)
     ]
@@ -64,7 +63,7 @@ def pure(history: ShopperHistory, *, k: int, exclude: set[int], pool: int, neigh
     for event in events:
         if event.kind == "purchase" and event.shopper:
             bought.setdefault(event.shopper, set()).add(event.product_id)
-    sets = shopper_sets(interaction_matrix(events, half_life_days=0.0), bought)
+    sets = shopper_sets(touched_matrix(events), bought)
     return user_user_recommend(sets, history.products, k=k, exclude=exclude, pool=pool, neighbours=neighbours)
 
 
