@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--shoppers", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--k", type=int, default=50)
+    parser.add_argument("--pool", type=int, help="USER_USER_POOL for this run (default: the module's)")
     options = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     django.setup()
@@ -58,6 +59,8 @@ def main() -> None:
             products=[row["product_id"] for row in rows], bought={row["product_id"] for row in rows if row["purchases"]}
         )
 
+    if options.pool:
+        selectors.USER_USER_POOL = options.pool
     histories = [history(key) for key in sample]
     selectors.user_user_candidates(history=histories[0], k=options.k, exclude=set())  # warm-up
     timings = []
@@ -69,7 +72,8 @@ def main() -> None:
     mean = statistics.mean(len(h.products) for h in histories)
     print(
         f"user_user_candidates on {len(histories)} imported shoppers ({Interaction.objects.count()} events; "
-        f"mean history {mean:.0f} products), k={options.k}, load average {loadavg()}:"
+        f"mean history {mean:.0f} products), pool {selectors.USER_USER_POOL}, k={options.k}, "
+        f"load average {loadavg()}:"
     )
     print(
         f"p50 {statistics.median(timings):.1f} ms, p90 {timings[int(0.9 * (len(timings) - 1))]:.1f} ms, "
