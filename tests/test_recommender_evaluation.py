@@ -140,7 +140,7 @@ def test_figures_are_those_of_the_offline_evaluation(history):
 def test_evaluation_is_off_with_zero_days(history, settings):
     settings.RECOMMENDER_EVALUATION_DAYS = 0
     trained = recommenders_train()
-    assert len(trained) == 2
+    assert len(trained) == 3  # also_bought, bought_together, ease
     for model in trained:
         model.refresh_from_db()
         assert "evaluation" not in model.metrics
@@ -172,14 +172,14 @@ def only_old_history(db):
 
 def test_no_recent_purchases_is_the_not_enough_state(only_old_history, admin_client):
     trained = recommenders_train()
-    assert len(trained) == 2
+    assert len(trained) == 3  # also_bought, bought_together, ease
     for model in trained:
         model.refresh_from_db()
         evaluation = model.metrics["evaluation"]
         assert evaluation["test_users"] == 0
         assert "ndcg" not in evaluation and "popularity_recent" not in evaluation
     html = admin_client.get(reverse("admin:recommendations_recommendermodel_changelist")).content.decode()
-    assert html.count("not enough recent purchases to evaluate (last 7 days)") == 2
+    assert html.count("not enough recent purchases to evaluate (last 7 days)") == 3
 
 
 def test_admin_shows_the_figures(history, admin_client):
@@ -187,7 +187,7 @@ def test_admin_shows_the_figures(history, admin_client):
     html = admin_client.get(reverse("admin:recommendations_recommendermodel_changelist")).content.decode()
     assert "NDCG@12 0.500 (popular 0.210), recall@12 0.667 (popular 0.333), hit rate 0.667 on 3 shoppers" in html
     assert "NDCG@12 0.667 (popular 0.210)" in html
-    assert html.count("on 3 shoppers, last 7 days") == 2
+    assert html.count("on 3 shoppers, last 7 days") == 3  # each kind
     model = RecommenderModel.objects.get(kind="also_bought", is_active=True)
     detail = admin_client.get(
         reverse("admin:recommendations_recommendermodel_change", args=[model.pk])
