@@ -202,7 +202,15 @@ def _ease_train(
         "min_shoppers": ease.EASE_MIN_SHOPPERS,
     }
     seconds = time.monotonic() - started
-    logger.info("EASE on %s products (lambda %s) in %.1f s", len(model.products), lam, seconds)
+    # The dense Gram matrix and its inverse: two N x N float64 arrays at the peak.
+    peak_mb = 2 * len(model.products) ** 2 * 8 / 1e6
+    logger.info(
+        "EASE on %s products (lambda %s) in %.1f s, about %.0f MB at the peak",
+        len(model.products),
+        lam,
+        seconds,
+        peak_mb,
+    )
     metrics = {"shoppers": len(data.shoppers), "products_modelled": len(model.products), "seconds": round(seconds, 2)}
     return params, lists, metrics
 
