@@ -183,3 +183,35 @@ def test_movielens_ease_precision_at_10_beats_the_floor(movielens):
         results[name] = ranking_metrics(lists, movielens.truth, movielens.catalogue, k=10)
     assert results["ease_full"]["precision"] >= MOVIELENS_EASE_FULL_PRECISION_FLOOR, results
     assert results["ease"]["precision"] >= MOVIELENS_EASE_STORED_PRECISION_FLOOR, results
+
+
+def test_lambda_is_chosen_on_the_training_period_only(caplog):
+    """The validation split is carved from the training events (the last 28 days before the split):
+    whatever the test period holds, the same lambda is chosen from the same validation figures."""
+    from datetime import UTC, datetime
+
+    from evaluation.interactions import split_by_date
+    from recommendations.collaborative import EventRow
+    from recommendations.ease import ease_validation_lambda
+
+    split = datetime(2024, 6, 1, tzinfo=UTC)
+    rng = np.random.default_rng(2)
+    train = [
+        EventRow(f"customer:{c}", int(p), "purchase", 1, split - timedelta(days=int(rng.integers(1, 90))), "")
+        for c in range(60)
+        for p in rng.choice(20, size=6, replace=False) + (c % 3) * 5
+    ]
+    chosen = []
+    for test_products in ([1, 2, 3], [30, 31, 32]):
+        test = [
+            EventRow(f"customer:{c}", p, "purchase", 1, split + timedelta(days=2), "")
+            for c in range(60)
+            for p in test_products
+        ]
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="recommendations.ease"):
+            chosen.append(ease_validation_lambda(prepare(split_by_date(train + test, split=split)), k=5))
+        figures = [r.getMessage() for r in caplog.records if "validation NDCG" in r.getMessage()]
+        assert len(figures) == 3 and "validation split date:2024-05-04" in caplog.text
+        chosen.append(figures)
+    assert chosen[0:2] == chosen[2:4]
