@@ -30,7 +30,7 @@ EASE_MAX_PRODUCTS = 20_000
 # is one dense inversion, minutes on a large catalogue.
 EASE_LAMBDAS = (250.0, 500.0, 1000.0)
 EASE_LAMBDA = 500.0
-EASE_MIN_SHOPPERS = 2  # the evaluation's list length per product (the shop keeps RECOMMENDER_NEIGHBOURS)
+EASE_MIN_SHOPPERS = 2  # a product one shopper touched has no evidence of what goes with it
 
 
 @dataclass(frozen=True)
