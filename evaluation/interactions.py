@@ -40,6 +40,9 @@ from recommendations.collaborative import (
     recommend_from_history,
     served_list,
 )
+from recommendations.ease import ease_rankers
+from recommendations.neighbourhoods import touched_matrix, user_user_ranker
+from recommendations.profiles import content_profile_ranker
 
 DEFAULT_K = 12  # the H&M competition's cut-off
 RECENT_DAYS = 7  # popularity_recent counts the last week before the split
@@ -300,6 +303,8 @@ def method_rankers(
     *,
     variants: Sequence[str] = ITEM_ITEM_VARIANTS,
     visual: Callable[[Sequence[int], Collection[int], int], list[int]] | None = None,
+    vectors: Mapping[int, Sequence[float]] | None = None,
+    k: int = DEFAULT_K,
 ) -> dict[str, Ranker]:
     """Every method of the evaluation, each trained once on the split's training events."""
     train = prepared.split.train
@@ -336,6 +341,12 @@ def method_rankers(
     # Matrix factorisation on the same matrix as the shop's training (recommendations/factorisation.py).
     rankers["als"] = factorisation.factor_ranker(data, factorisation.DEFAULTS["als"])
     rankers["bpr"] = factorisation.factor_ranker(data, factorisation.DEFAULTS["bpr"])
+    rankers["user_user"] = user_user_ranker(touched_matrix(train), prepared.bought_before)
+    content = content_profile_ranker(vectors, prepared.catalogue, prepared.bought_before) if vectors else None
+    if content is not None:
+        rankers["content_profile"] = content
+    # EASE's lambda is chosen on a validation split carved from the training events (k: its metric's cut-off).
+    rankers.update(ease_rankers(prepared, data, k=k))
     rankers["served"] = lambda shopper, history, exclude, k, repeat: _from_pairs(
         "served", served_list(shop_neighbours, history, recent, k=k, exclude=exclude, include_history=repeat)
     )
@@ -351,12 +362,14 @@ def methods_lists(
     repeat: bool = False,
     rankers: Mapping[str, Ranker] | None = None,
     shoppers: Iterable[str] | None = None,
+    vectors: Mapping[int, Sequence[float]] | None = None,
 ) -> dict[str, dict[str, list[int]]]:
     """Each method's top-k list per test shopper (or per shopper of `shoppers`).
 
     With `repeat`, the lists may hold the shopper's past purchases (the "repeat" protocol).
     """
-    rankers = rankers if rankers is not None else method_rankers(prepared, variants=variants, visual=visual)
+    if rankers is None:
+        rankers = method_rankers(prepared, variants=variants, visual=visual, vectors=vectors, k=k)
     if shoppers is None:
         shoppers = prepared.truth_repeat if repeat else prepared.truth
     lists: dict[str, dict[str, list[int]]] = defaultdict(dict)
@@ -385,10 +398,12 @@ def evaluate(
     visual: Callable[[Sequence[int], Collection[int], int], list[int]] | None = None,
     repeat: bool = True,
     rankers: Mapping[str, Ranker] | None = None,
+    vectors: Mapping[int, Sequence[float]] | None = None,
 ) -> dict[str, Any]:
     """Every method's metrics at k, in the report's "interactions" shape (without layout), and
     per slice. `rankers` replaces method_rankers' (tests)."""
-    rankers = rankers if rankers is not None else method_rankers(prepared, variants=variants, visual=visual)
+    if rankers is None:
+        rankers = method_rankers(prepared, variants=variants, visual=visual, vectors=vectors, k=k)
     slices = slices_make(prepared)
     # One list per shopper of any slice; `methods` (the `all` slice) reads only its own shoppers.
     shoppers = dict.fromkeys(prepared.truth)
@@ -568,7 +583,7 @@ def interactions_evaluate(
             f"({prepared.split.description})."
         )
     visual = visual_ranker(vectors, prepared.catalogue) if vectors else None
-    result = evaluate(prepared, k=k, visual=visual, repeat=True)
+    result = evaluate(prepared, k=k, visual=visual, repeat=True, vectors=vectors)
     repeat = result.pop("repeat")
     return {"interactions": {"layout": layout, **result}, "repeat": repeat}
 

@@ -110,6 +110,7 @@ class RecommenderModel(models.Model):
         BOUGHT_TOGETHER = "bought_together", _("frequently bought together")
         ALS = "als", _("matrix factorisation (ALS)")
         BPR = "bpr", _("matrix factorisation (BPR)")
+        EASE = "ease", _("EASE item-item (recommended for you)")
 
     kind = models.CharField(_("kind"), max_length=24, choices=Kind.choices)
     version = models.PositiveIntegerField(_("version"))

@@ -23,7 +23,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from recommendations import collaborative, factorisation
+from recommendations import collaborative, ease, factorisation
 from recommendations.models import ProductFactor, ProductNeighbour, RecommenderModel, ShopperFactor
 from shop.models import Product
 
@@ -178,7 +178,9 @@ def recommenders_train(*, now: datetime | None = None, kinds: Iterable[str] | No
     also_bought: item-item (collaborative.ALSO_BOUGHT_METHOD) over shopper x product, event kinds
     weighted and recent events counting more; bought_together: products in the same baskets;
     als/bpr: matrix factorisation of the same matrix (recommendations/factorisation.py), factors
-    stored in pgvector. A kind with no lists at all (too few events or shoppers) keeps its previous version.
+    stored in pgvector; ease: EASE (recommendations.ease), its stored lists served like
+    also_bought's for "recommended for you". A kind with no lists at all (too few events or
+    shoppers) keeps its previous version.
     """
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [TRAINING_LOCK])
@@ -254,6 +256,10 @@ def _train(*, now: datetime | None, kinds: Iterable[str] | None) -> list[Recomme
             purchases = training_events(until=now, kinds=["purchase"])
             lists = collaborative.bought_together(purchases, n=n, min_support=min_support)
             metrics = {"baskets": window.exclude(basket="").values("basket").distinct().count()}
+        elif kind == Kind.EASE:
+            if days > 0 and up_to is not None and prepared is None:
+                prepared = recommender_evaluation_prepare(until=now, split=up_to - timedelta(days=days))
+            params, lists, metrics = _ease_train(until=now, up_to=up_to, prepared=prepared)
         else:
             raise ValueError(f"unknown recommender kind {kind!r}")
         if not any(lists.values()):
@@ -270,6 +276,43 @@ def _train(*, now: datetime | None, kinds: Iterable[str] | None) -> list[Recomme
         logger.info("Trained %s on %s events: %s products with neighbours", model, n_events, model.n_products)
         trained.append(model)
     return trained
+
+
+def _ease_train(
+    *, until: datetime, up_to: datetime | None, prepared: Prepared | None
+) -> tuple[dict, dict[int, list[tuple[int, float]]], dict]:
+    """EASE over the whole log; lambda chosen on the last ease.VALIDATION_DAYS before the admin
+    evaluation's split (or before the newest event), so neither the evaluation's test days nor
+    anything after the training's end is used to choose it."""
+    from evaluation.interactions import DEFAULT_K, Split, prepare
+    from events.selectors import training_events
+
+    started = time.monotonic()
+    events = list(training_events(until=until))
+    if prepared is None:
+        prepared = prepare(Split(description="shop", train=events, test_purchases={}, test_time=up_to))
+    lam = ease.ease_validation_lambda(prepared, k=DEFAULT_K) if up_to is not None else ease.EASE_LAMBDA
+    data = collaborative.interaction_matrix(events)
+    model = ease.ease_fit(data, lam=lam)
+    lists = ease.ease_neighbours(model, n=ease.EASE_STORED_NEIGHBOURS)
+    params = {
+        "lambda": lam,
+        "n": ease.EASE_STORED_NEIGHBOURS,
+        "max_products": ease.EASE_MAX_PRODUCTS,
+        "min_shoppers": ease.EASE_MIN_SHOPPERS,
+    }
+    seconds = time.monotonic() - started
+    # The dense Gram matrix and its inverse: two N x N float64 arrays at the peak.
+    peak_mb = 2 * len(model.products) ** 2 * 8 / 1e6
+    logger.info(
+        "EASE on %s products (lambda %s) in %.1f s, about %.0f MB at the peak",
+        len(model.products),
+        lam,
+        seconds,
+        peak_mb,
+    )
+    metrics = {"shoppers": len(data.shoppers), "products_modelled": len(model.products), "seconds": round(seconds, 2)}
+    return params, lists, metrics
 
 
 def recommender_evaluation_prepare(*, until: datetime, split: datetime) -> Prepared:
@@ -299,7 +342,7 @@ def recommender_model_evaluate(
     score it at k=12 against the recent-best-sellers baseline, as evaluate_recommendations does.
 
     also_bought is scored through collaborative.served_list (the shop's per-shopper list);
-    bought_together through the evaluation's per-shopper aggregation of its neighbours
+    ease and bought_together through the evaluation's per-shopper aggregation of its neighbours
     (collaborative.recommend_from_history over the shopper's history).
     """
     from evaluation.interactions import DEFAULT_K, RECENT_DAYS
@@ -322,6 +365,12 @@ def recommender_model_evaluate(
         elif kind in (Kind.ALS, Kind.BPR):
             data = collaborative.interaction_matrix(train, now=split.test_time)
             ranker = factorisation.factor_ranker(data, factorisation.FactorParams.from_dict(params))
+        elif kind == Kind.EASE:
+            data = collaborative.interaction_matrix(train, now=split.test_time)
+            model = ease.ease_fit(
+                data, lam=params["lambda"], max_products=params["max_products"], min_shoppers=params["min_shoppers"]
+            )
+            neighbours = ease.ease_neighbours(model, n=params["n"])
         else:
             neighbours = collaborative.bought_together(train, n=params["n"], min_support=params["min_support"])
         lists, baseline = {}, {}

@@ -26,6 +26,8 @@ from recommendations.classifier import photo_categories_predict, photo_category_
 from recommendations.colours import colour_agreement
 from recommendations.garment import garment_crop
 from recommendations.models import ProductEmbedding, ProductNeighbour, RecommenderModel
+from recommendations.neighbourhoods import TOUCH_KINDS, USER_USER_NEIGHBOURS, USER_USER_POOL
+from recommendations.profiles import content_profile_inputs, content_profile_vector
 from recommendations.services import active_model_name, embedder_get, image_embed
 from recommendations.vectors import halfvec_sql
 from shop.models import Category, Product
@@ -885,3 +887,154 @@ def als_candidates(*, history: ShopperHistory, k: int, exclude: set[int]) -> lis
 def bpr_candidates(*, history: ShopperHistory, k: int, exclude: set[int]) -> list[Candidate]:
     """BPR "recommended for you", as als_candidates (scores include BPR's item bias)."""
     return _factor_candidates(kind=RecommenderModel.Kind.BPR, history=history, k=k, exclude=exclude)
+
+
+# --- "Recommended for you" sources: user-user, content profile, EASE (see candidates.py) ---------
+
+# A shopper's key, as events.selectors.training_events names them, and the columns that identify
+# them: the user; else the imported customer; else the session.
+_SHOPPER_SQL = (
+    "COALESCE('user:' || i.user_id, 'customer:' || NULLIF(i.customer_key, ''), 'session:' || NULLIF(i.session_key, ''))"
+)
+
+
+def _shopper_events(columns: str, where: str) -> str:
+    """A pool shopper `p`'s events (`where` on alias i): three branches, of which only the one for
+    p's kind of key runs (one-time filters), each on its own index (interaction_*_products)."""
+    return " UNION ALL ".join(
+        f"SELECT {columns} FROM events_interaction i WHERE {guard} AND {where}"
+        for guard in (
+            "p.user_id IS NOT NULL AND i.user_id = p.user_id",
+            "p.customer_key <> '' AND i.customer_key = p.customer_key AND i.customer_key <> '' AND i.user_id IS NULL",
+            "p.session_key <> '' AND i.session_key = p.session_key AND i.session_key <> '' AND i.user_id IS NULL"
+            " AND i.customer_key = ''",
+        )
+    )
+
+
+# recommendations.neighbourhoods.user_user_recommend in one statement over the live event log:
+# `pairs` are the shoppers who touched the history's products (the product index), `pool` the
+# USER_USER_POOL of them sharing the most, each with their similarity (the count of their products
+# from the per-shopper index) if they bought something outside the history and the exclusions; the
+# USER_USER_NEIGHBOURS most similar are the neighbours, and what they bought is scored by summed
+# similarity. Only buyable products are returned.
+USER_USER_SQL = f"""
+WITH pairs AS (
+    SELECT {_SHOPPER_SQL} AS shopper, i.user_id,
+           CASE WHEN i.user_id IS NULL THEN i.customer_key ELSE '' END AS customer_key,
+           CASE WHEN i.user_id IS NULL AND i.customer_key = '' THEN i.session_key ELSE '' END AS session_key,
+           COUNT(DISTINCT i.product_id) AS shared
+    FROM events_interaction i
+    WHERE i.product_id = ANY(%(history)s) AND i.kind = ANY(%(kinds)s)
+      AND (i.user_id IS NOT NULL OR i.customer_key <> '' OR i.session_key <> '')
+    GROUP BY 1, 2, 3, 4
+),
+pool AS (
+    SELECT * FROM pairs ORDER BY shared DESC, shopper COLLATE "C" LIMIT %(pool)s
+),
+neighbours AS (
+    SELECT p.*, p.shared::float8 / sqrt((%(size)s * (
+        SELECT COUNT(DISTINCT x.product_id)
+        FROM ({_shopper_events("i.product_id", "i.kind = ANY(%(kinds)s)")}) x
+    ))::float8) AS similarity
+    FROM pool p
+    WHERE EXISTS ({_shopper_events("1", "i.kind = 'purchase' AND i.product_id <> ALL(%(banned)s)")})
+    ORDER BY similarity DESC, p.shopper COLLATE "C"
+    LIMIT %(neighbours)s
+)
+SELECT b.product_id, SUM(p.similarity) AS score
+FROM neighbours p
+CROSS JOIN LATERAL (
+    SELECT DISTINCT x.product_id
+    FROM ({_shopper_events("i.product_id", "i.kind = 'purchase' AND i.product_id <> ALL(%(banned)s)")}) x
+) b
+JOIN shop_product s ON s.id = b.product_id AND s.is_active AND s.stock > 0 AND s.price IS NOT NULL
+GROUP BY b.product_id
+ORDER BY score DESC, b.product_id
+LIMIT %(k)s
+"""
+
+# The active EASE version's stored rows of the history's products, summed per candidate as
+# collaborative.recommend_from_history does; `because` is the history product with the largest weight.
+EASE_SQL = """
+SELECT n.neighbour_id, SUM(n.score) AS score, (array_agg(n.product_id ORDER BY n.score DESC, n.product_id))[1]
+FROM recommendations_productneighbour n
+JOIN recommendations_recommendermodel m ON m.id = n.model_id AND m.kind = 'ease' AND m.is_active
+JOIN shop_product p ON p.id = n.neighbour_id AND p.is_active AND p.stock > 0 AND p.price IS NOT NULL
+WHERE n.product_id = ANY(%(history)s) AND n.neighbour_id <> ALL(%(banned)s)
+GROUP BY n.neighbour_id
+ORDER BY score DESC, n.neighbour_id
+LIMIT %(k)s
+"""
+
+# For each candidate, the history product whose vector is closest ("Looks like ..."), most recent on ties.
+CLOSEST_SQL = """
+SELECT DISTINCT ON (c.product_id) c.product_id, h.product_id
+FROM recommendations_productembedding c
+JOIN recommendations_productembedding h ON h.model_name = c.model_name AND h.product_id = ANY(%(history)s)
+JOIN unnest(%(history)s::bigint[]) WITH ORDINALITY AS o(product_id, position) ON o.product_id = h.product_id
+WHERE c.model_name = %(model)s AND c.product_id = ANY(%(candidates)s)
+  AND c.vector IS NOT NULL AND h.vector IS NOT NULL
+ORDER BY c.product_id, c.vector <=> h.vector, o.position
+"""
+
+
+def user_user_candidates(*, history: ShopperHistory, k: int, exclude: set[int]) -> list[Candidate]:
+    """What the shoppers most like this one bought (recommendations.neighbourhoods, in SQL over the
+    live event log, so a click counts at once); buyable products only, never the history or `exclude`.
+    `because` is None: the reason is "Shoppers with similar taste bought this"."""
+    if not history.products or k <= 0:
+        return []
+    params = {
+        "history": list(dict.fromkeys(history.products)),
+        "size": len(set(history.products)),
+        "banned": sorted(set(history.products) | set(exclude)) or [0],
+        "kinds": list(TOUCH_KINDS),
+        "pool": USER_USER_POOL,
+        "neighbours": USER_USER_NEIGHBOURS,
+        "k": k,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(USER_USER_SQL, params)
+        return [Candidate(product_id, float(score), "user_user") for product_id, score in cursor.fetchall()]
+
+
+def ease_candidates(*, history: ShopperHistory, k: int, exclude: set[int]) -> list[Candidate]:
+    """The active EASE version's lists summed over the history (as also_bought's), buyable products
+    only, never the history or `exclude`; `because` is the history product that weighs most."""
+    if not history.products or k <= 0:
+        return []
+    params = {"history": history.products, "banned": sorted(set(history.products) | set(exclude)) or [0], "k": k}
+    with connection.cursor() as cursor:
+        cursor.execute(EASE_SQL, params)
+        rows = cursor.fetchall()
+    return [Candidate(product_id, float(score), "ease", because) for product_id, score, because in rows]
+
+
+def content_profile_candidates(*, history: ShopperHistory, k: int, exclude: set[int]) -> list[Candidate]:
+    """The products nearest the shopper's visual profile (recommendations.profiles: recency-weighted
+    mean of their recent products' image vectors, purchases weighing more), searched with the HNSW
+    index like similar items; buyable only, never the history or `exclude`. `because` is the history
+    product that looks most like the candidate. Works from the first click; empty without vectors."""
+    if not history.products or k <= 0:
+        return []
+    inputs = content_profile_inputs(history.products, history.bought)
+    wanted = [product for product, _ in inputs]
+    model = active_model_name()
+    rows = ProductEmbedding.objects.filter(
+        product_id__in=wanted, model_name=model, status=ProductEmbedding.Status.READY
+    ).values_list("product_id", "vector")
+    vectors = {product: np.asarray(vector, dtype=np.float32) for product, vector in rows}
+    profile = content_profile_vector({product: vectors.get(product) for product in wanted}, wanted, history.bought)
+    if profile is None:
+        return []
+    banned = sorted(set(history.products) | set(exclude))
+    found = _nearest_candidates(profile, k=k, exclude_ids=banned)
+    ids = [row.product_id for row in found]
+    closest: dict[int, int] = {}
+    if ids:
+        with connection.cursor() as cursor:
+            params = {"history": [p for p in wanted if p in vectors], "candidates": ids, "model": model}
+            cursor.execute(CLOSEST_SQL, params)
+            closest = dict(cursor.fetchall())
+    return [Candidate(row.product_id, row.score, "content_profile", closest.get(row.product_id)) for row in found]

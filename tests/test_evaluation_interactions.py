@@ -79,6 +79,9 @@ def test_every_list_leaves_out_past_purchases_and_repeats_are_reported_apart():
         "als",
         "bpr",
         "served",
+        "user_user",
+        "ease",
+        "ease_full",
     }
     assert methods["item_item_cosine"]["precision"] == 0.5 and methods["item_item_cosine"]["hit_rate"] == 1.0
     assert methods["popularity"]["hit_rate"] == 1.0, "1 is left out (bought before), so 2 enters the top 2"

@@ -79,7 +79,7 @@ def test_training_serves_both_lists_from_the_event_log(shop, django_assert_num_q
     a pair seen once is not. The product page's list is one query, its products included."""
     a, b, c, d, _ = shop
     trained = recommenders_train()
-    assert sorted(model.kind for model in trained) == ["also_bought", "bought_together"]
+    assert sorted(model.kind for model in trained) == ["also_bought", "bought_together", "ease"]
     with django_assert_num_queries(1):
         assert [item.product.category for item in product_also_bought_list(product=a)] == [None, None]
     assert ids(product_also_bought_list(product=a)) == [b.pk, c.pk]
@@ -147,7 +147,7 @@ def test_one_training_at_a_time(shop):
         assert not RecommenderModel.objects.exists()
         with other.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [TRAINING_LOCK])
-        assert len(recommenders_train()) == 2
+        assert len(recommenders_train()) == 3
     finally:
         other.close()
 
@@ -348,6 +348,7 @@ def test_orders_through_checkout_train_on_the_worker_and_show_on_pages(worker):
         "bought_together v1",
         "als v1",
         "bpr v1",
+        "ease v1",
     ]
     visitor = Client(HTTP_USER_AGENT=CHROME)
     html = visitor.get(shirt.get_absolute_url()).content.decode()
