@@ -497,6 +497,9 @@ class Embedder:
         self._runner = runner
         self._pool = ThreadPoolExecutor(runner.parallel, thread_name_prefix="embed") if runner else None
         self._classifier = classifier
+        # How many images may run at once (callers that run their own threads, e.g.
+        # product_embeddings_compute, start this many).
+        self.parallel = runner.parallel if runner else _PARALLEL_IMAGES
 
     def _one(self, image: PIL.Image.Image) -> np.ndarray:
         assert self._runner is not None
@@ -520,6 +523,18 @@ class Embedder:
     def embed(self, images: Sequence[PIL.Image.Image], batch_size: int = 32) -> np.ndarray:
         """Embed images: (n, dimensions) float32, each row L2-normalised; n may be 0."""
         return _l2_normalise(self._features(images, batch_size))
+
+    def embed_one(self, image: PIL.Image.Image) -> np.ndarray:
+        """One image's L2-normalised vector, computed on the calling thread: the same bits as
+        ``embed([image])[0]``. Thread-safe; up to ``parallel`` calls run at once (the TFLite
+        interpreters are a pool of that size, so further callers wait for a free one)."""
+        pixels = preprocess(image, self.name)
+        if self._runner is not None:
+            features = self._runner.run_one(pixels)
+        else:
+            assert self._forward is not None
+            features = self._forward(pixels[np.newaxis])[0]
+        return _l2_normalise(features[np.newaxis])[0]
 
 
 BACKENDS = ("tflite", "keras")
