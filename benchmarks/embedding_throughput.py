@@ -45,6 +45,24 @@ class Variant:
     path: str = "new"  # "new" (the shipped service), "previous" (previous_compute), "no-index"
     rates: dict[int, list[float]] = field(default_factory=dict)  # batch size -> images/s per round
     index_build_s: list[float] = field(default_factory=list)  # "no-index": CREATE INDEX after each run
+    # batch size -> CPU ms per image per round, this process plus its PostgreSQL backend
+    cpu_ms: dict[int, list[float]] = field(default_factory=dict)
+
+
+def cpu_seconds() -> float:
+    """CPU seconds used so far by this process and by its database connection's PostgreSQL backend
+    (same machine): what one image costs whatever else runs on the cores, unlike wall time."""
+    import resource
+
+    from django.db import connection
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+    return usage.ru_utime + usage.ru_stime + ticks / os.sysconf("SC_CLK_TCK")
 
 
 def maintenance_connection():
@@ -203,6 +221,7 @@ def run_once(variant: Variant, product_ids: list[int], batch_size: int) -> float
     if variant.path == "no-index":
         with connection.cursor() as cursor:
             cursor.execute(drop)
+    cpu_start = cpu_seconds()
     start = time.perf_counter()
     for first in range(0, len(product_ids), batch_size):
         counts = compute(product_ids=product_ids[first : first + batch_size], model_name=variant.model_name)
@@ -214,6 +233,7 @@ def run_once(variant: Variant, product_ids: list[int], batch_size: int) -> float
             cursor.execute(create)
         variant.index_build_s.append(time.perf_counter() - built)
     elapsed = time.perf_counter() - start
+    variant.cpu_ms.setdefault(batch_size, []).append(1000 * (cpu_seconds() - cpu_start) / len(product_ids))
     ready = ProductEmbedding.objects.filter(model_name=variant.model_name, status="ready").count()
     if ready != len(product_ids):
         raise RuntimeError(f"{variant.label}: {ready} of {len(product_ids)} rows ready")
@@ -411,6 +431,11 @@ def table(variants: list[Variant]) -> str:
     new, previous = variants[0], variants[1]
     ratios = [f"{statistics.median(new.rates[b]) / statistics.median(previous.rates[b]):.2f}x" for b in BATCH_SIZES]
     lines.append(f"| ratio {new.label} / {previous.label} | | " + " | ".join(ratios) + " |")
+    lines += ["", "CPU ms per image (this process and its PostgreSQL backend; median of the rounds):", "", head]
+    lines.append("|" + " --- |" * (2 + len(BATCH_SIZES)))
+    for v in variants:
+        cells = [f"{statistics.median(v.cpu_ms[b]):.1f}" if v.cpu_ms.get(b) else "" for b in BATCH_SIZES]
+        lines.append(f"| {v.label} | {v.images} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -539,6 +564,7 @@ def main(argv: list[str] | None = None) -> None:
         for v in variants:  # build every model (and convert Lite0 once) outside the timings
             run_once(v, ids[:2], 1)
             v.index_build_s.clear()
+            v.cpu_ms.clear()
         total = args.rounds * len(variants) * len(BATCH_SIZES)
         with tqdm(total=total, desc="runs", unit="run") as bar:
             for _ in range(args.rounds):

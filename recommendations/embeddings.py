@@ -48,7 +48,10 @@ _RESIZE_SHORTER_TO = 256
 # convolution gives an image different low bits depending on its batch companions, so
 # per-image shapes keep a vector bitwise-identical whatever batch it came in. Two images
 # run at once (Keras: tf.map_fn iterations; TFLite: two single-threaded interpreters),
-# which keeps both cores busy, what batching would buy on CPU.
+# which keeps both cores busy, what batching would buy on CPU. TFLite with a batch
+# dimension (resize_tensor_input, XNNPACK) was measured too: the same bits, but more CPU
+# per image (larger activations fall out of the caches), so one image per call stays
+# (benchmarks/embedding_throughput.py, "the model alone").
 _PARALLEL_IMAGES = 2
 
 _TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
