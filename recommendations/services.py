@@ -204,6 +204,10 @@ def product_embeddings_compute(*, product_ids: Iterable[int], model_name: str | 
     return counts
 
 
+# SKIP LOCKED: a row another transaction holds (e.g. an import re-scheduling a changed image) is
+# left as it is rather than waited for. The old one-row UPDATEs held one lock at a time; waiting
+# here while holding 15 others could deadlock with such a transaction. A row left pending this way
+# gets its vector from the task that transaction sends, or from the sweep.
 _STORE_SQL = """
 UPDATE {table} AS e
 SET status = %s, vector = v.vector::vector, colour_lab = ARRAY[v.l, v.a, v.b], error = '',
@@ -211,6 +215,7 @@ SET status = %s, vector = v.vector::vector, colour_lab = ARRAY[v.l, v.a, v.b], e
 FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::float8[], %s::float8[], %s::float8[])
     AS v(id, sha, vector, l, a, b)
 WHERE e.id = v.id AND e.source_sha256 = v.sha
+    AND e.id IN (SELECT id FROM {table} WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE SKIP LOCKED)
 RETURNING e.id
 """
 
@@ -231,6 +236,7 @@ def _embeddings_store(results: list[_Embedded]) -> int:
         [result.row.source_sha256 for result in results],
         [to_text(result.vector.astype(np.float32)) for result in results],
         *([float(colour[i]) for colour in colours] for i in range(3)),
+        [result.row.pk for result in results],
     ]
     with connection.cursor() as cursor:
         cursor.execute(_STORE_SQL.format(table=ProductEmbedding._meta.db_table), params)

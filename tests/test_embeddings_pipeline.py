@@ -129,3 +129,31 @@ def test_a_row_whose_image_changed_meanwhile_is_not_overwritten():
     assert _embeddings_store([embedded_then]) == 0
     row.refresh_from_db()
     assert row.status == "pending" and row.vector is None and row.colour_lab is None and row.attempts == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_locked_by_another_transaction_is_left_not_waited_for():
+    """A row held by another transaction (an import re-scheduling it) is skipped, not waited for
+    while the statement holds the other rows' locks (which could deadlock); the rest are stored."""
+    import psycopg
+    from django.db import connection
+
+    products = [product_with_image(f"LK{n}", drawn(n + 60)) for n in range(4)]
+    held = ProductEmbedding.objects.get(product=products[1])
+    settings_dict = connection.get_connection_params()
+    with psycopg.connect(**settings_dict) as other:
+        other.execute("SELECT 1 FROM recommendations_productembedding WHERE id = %s FOR UPDATE", [held.pk])
+        with connection.cursor() as cursor:  # waiting would fail the test instead of hanging it
+            cursor.execute("SET lock_timeout = '3s'")
+        try:
+            counts = product_embeddings_compute(product_ids=[p.pk for p in products])
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET lock_timeout")
+        other.rollback()
+    assert counts == {"ready": 3, "failed": 0, "skipped": 1}
+    held.refresh_from_db()
+    assert held.status == "pending" and held.vector is None
+    assert ProductEmbedding.objects.filter(product__in=products, status="ready").count() == 3
+    # Once the lock is gone the next task (or the sweep) stores it.
+    assert product_embeddings_compute(product_ids=[products[1].pk])["ready"] == 1
