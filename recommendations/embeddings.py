@@ -48,7 +48,10 @@ _RESIZE_SHORTER_TO = 256
 # convolution gives an image different low bits depending on its batch companions, so
 # per-image shapes keep a vector bitwise-identical whatever batch it came in. Two images
 # run at once (Keras: tf.map_fn iterations; TFLite: two single-threaded interpreters),
-# which keeps both cores busy, what batching would buy on CPU.
+# which keeps both cores busy, what batching would buy on CPU. TFLite with a batch
+# dimension (resize_tensor_input, XNNPACK) was measured too: the same bits, but more CPU
+# per image (larger activations fall out of the caches), so one image per call stays
+# (benchmarks/embedding_throughput.py, "the model alone").
 _PARALLEL_IMAGES = 2
 
 _TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -497,6 +500,9 @@ class Embedder:
         self._runner = runner
         self._pool = ThreadPoolExecutor(runner.parallel, thread_name_prefix="embed") if runner else None
         self._classifier = classifier
+        # How many images may run at once (callers that run their own threads, e.g.
+        # product_embeddings_compute, start this many).
+        self.parallel = runner.parallel if runner else _PARALLEL_IMAGES
 
     def _one(self, image: PIL.Image.Image) -> np.ndarray:
         assert self._runner is not None
@@ -520,6 +526,18 @@ class Embedder:
     def embed(self, images: Sequence[PIL.Image.Image], batch_size: int = 32) -> np.ndarray:
         """Embed images: (n, dimensions) float32, each row L2-normalised; n may be 0."""
         return _l2_normalise(self._features(images, batch_size))
+
+    def embed_one(self, image: PIL.Image.Image) -> np.ndarray:
+        """One image's L2-normalised vector, computed on the calling thread: the same bits as
+        ``embed([image])[0]``. Thread-safe; up to ``parallel`` calls run at once (the TFLite
+        interpreters are a pool of that size, so further callers wait for a free one)."""
+        pixels = preprocess(image, self.name)
+        if self._runner is not None:
+            features = self._runner.run_one(pixels)
+        else:
+            assert self._forward is not None
+            features = self._forward(pixels[np.newaxis])[0]
+        return _l2_normalise(features[np.newaxis])[0]
 
 
 BACKENDS = ("tflite", "keras")

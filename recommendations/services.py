@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
+from pgvector.django import VectorField
 from PIL import Image
 
 from config.batching import ids_deferred
@@ -123,12 +126,41 @@ def _send_compute_task(product_ids: list[int]) -> None:
         )
 
 
+# Rows are written in statements of this many while the model works on the next images, so
+# PostgreSQL's HNSW inserts (its own process, the other core) overlap with inference.
+EMBEDDING_WRITE_CHUNK = 16
+
+
+@dataclass
+class _Embedded:
+    """One row's outcome, computed on a pool thread: a vector and colour, or the failure reason."""
+
+    row: ProductEmbedding
+    vector: np.ndarray | None = None
+    colour_lab: tuple[float, float, float] | None = None
+    error: str = ""
+
+
+def _embedding_make(row: ProductEmbedding, embedder) -> _Embedded:
+    """Read, decode and embed one row's image (no database access: runs on a pool thread)."""
+    try:
+        with row.product.image.open("rb") as file:
+            image = load_image(file.read())
+    except FileNotFoundError:
+        return _Embedded(row, error="The image file is missing from storage.")
+    except ImageError as exc:
+        return _Embedded(row, error=str(exc))
+    return _Embedded(row, vector=embedder.embed_one(image), colour_lab=image_colour_lab(image))
+
+
 def product_embeddings_compute(*, product_ids: Iterable[int], model_name: str | None = None) -> dict[str, int]:
     """Compute and store the embeddings of these products, and the item colour measured from the
     same image (similar items rank by both). Safe to run twice.
 
     A bad image marks its row failed with the reason; other rows still get their vector.
-    Returns counts of "ready", "failed" and "skipped" rows.
+    Images are read, decoded and embedded on `embedder.parallel` threads, one image per model
+    call (a vector never depends on its batch), while this thread writes the finished ones,
+    EMBEDDING_WRITE_CHUNK rows per UPDATE. Returns counts of "ready", "failed" and "skipped" rows.
     """
     model_name = model_name or active_model_name()
     counts = {"ready": 0, "failed": 0, "skipped": 0}
@@ -137,41 +169,78 @@ def product_embeddings_compute(*, product_ids: Iterable[int], model_name: str | 
         .select_related("product")
         .order_by("product_id")
     )
-    todo: list[tuple[ProductEmbedding, Image.Image]] = []
+    todo: list[ProductEmbedding] = []
     for row in rows:
         product = row.product
         if not product.image or row.source_sha256 != product.image_sha256:
             counts["skipped"] += 1  # image changed or removed since: a newer task handles it
-            continue
-        if row.status == ProductEmbedding.Status.READY:
+        elif row.status == ProductEmbedding.Status.READY:
             counts["skipped"] += 1
-            continue
-        try:
-            with product.image.open("rb") as file:
-                todo.append((row, load_image(file.read())))
-        except FileNotFoundError:
-            _mark_failed(row, "The image file is missing from storage.")
-            counts["failed"] += 1
-        except ImageError as exc:
-            _mark_failed(row, str(exc))
-            counts["failed"] += 1
-    if todo:
-        embedder = embedder_get(model_name)
-        vectors = embedder.embed([image for _, image in todo], batch_size=settings.EMBEDDING_BATCH_SIZE)
-        now = timezone.now()
-        for (row, image), vector in zip(todo, vectors, strict=True):
-            # Only write if the image is still the one embedded (it may have changed meanwhile).
-            updated = ProductEmbedding.objects.filter(pk=row.pk, source_sha256=row.source_sha256).update(
-                status=ProductEmbedding.Status.READY,
-                vector=vector.astype(np.float32),
-                colour_lab=list(image_colour_lab(image)),
-                error="",
-                computed_at=now,
-                attempts=F("attempts") + 1,
-                updated_at=now,
-            )
-            counts["ready" if updated else "skipped"] += 1
+        else:
+            todo.append(row)
+    if not todo:
+        return counts
+    embedder = embedder_get(model_name)
+    pool = ThreadPoolExecutor(embedder.parallel, thread_name_prefix="embed-rows")
+    try:
+        done: list[_Embedded] = []
+        for result in pool.map(lambda row: _embedding_make(row, embedder), todo):
+            if result.vector is None:
+                _mark_failed(result.row, result.error)
+                counts["failed"] += 1
+                continue
+            done.append(result)
+            if len(done) >= EMBEDDING_WRITE_CHUNK:
+                stored = _embeddings_store(done)
+                counts["ready"] += stored
+                counts["skipped"] += len(done) - stored
+                done = []
+        if done:
+            stored = _embeddings_store(done)
+            counts["ready"] += stored
+            counts["skipped"] += len(done) - stored
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # a failed write stops the images not started
     return counts
+
+
+# SKIP LOCKED: a row another transaction holds (e.g. an import re-scheduling a changed image) is
+# left as it is rather than waited for. The old one-row UPDATEs held one lock at a time; waiting
+# here while holding 15 others could deadlock with such a transaction. A row left pending this way
+# gets its vector from the task that transaction sends, or from the sweep.
+_STORE_SQL = """
+UPDATE {table} AS e
+SET status = %s, vector = v.vector::vector, colour_lab = ARRAY[v.l, v.a, v.b], error = '',
+    computed_at = %s, updated_at = %s, attempts = e.attempts + 1
+FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::float8[], %s::float8[], %s::float8[])
+    AS v(id, sha, vector, l, a, b)
+WHERE e.id = v.id AND e.source_sha256 = v.sha
+    AND e.id IN (SELECT id FROM {table} WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE SKIP LOCKED)
+RETURNING e.id
+"""
+
+
+def _embeddings_store(results: list[_Embedded]) -> int:
+    """Write these vectors and colours in one statement; returns how many rows took them.
+
+    A row is written only if its image is still the one embedded (it may have changed meanwhile).
+    """
+    now = timezone.now()
+    to_text = VectorField().get_prep_value  # the text the ORM sends: the same float32 values
+    colours = [result.colour_lab for result in results]
+    params = [
+        ProductEmbedding.Status.READY,
+        now,
+        now,
+        [result.row.pk for result in results],
+        [result.row.source_sha256 for result in results],
+        [to_text(result.vector.astype(np.float32)) for result in results],
+        *([float(colour[i]) for colour in colours] for i in range(3)),
+        [result.row.pk for result in results],
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_STORE_SQL.format(table=ProductEmbedding._meta.db_table), params)
+        return len(cursor.fetchall())
 
 
 def _mark_failed(row: ProductEmbedding, reason: str) -> None:

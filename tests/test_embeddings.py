@@ -251,3 +251,16 @@ def test_resnet50_plumbing_random_weights(cat, coffee):
     assert resnet.embed([]).shape == (0, 2048)
     assert np.array_equal(resnet.embed([coffee]), vectors[1:2])
     assert get_embedder(RESNET50, resnet50_weights=None) is resnet
+
+
+def test_embed_one_gives_the_bits_of_embed(lite0, cat, coffee):
+    # The service embeds one image per call on its own threads; it must store what embed() gives.
+    keras_model = get_embedder(EFFICIENTNET_LITE0, backend="keras")
+    for embedder in (lite0, keras_model):
+        images = [cat, coffee, scene(7)]
+        batch = embedder.embed(images)
+        assert embedder.parallel == 2
+        for image, row in zip(images, batch, strict=True):
+            one = embedder.embed_one(image)
+            assert one.shape == (1280,) and one.dtype == np.float32
+            assert np.array_equal(one, row), embedder.backend
