@@ -22,7 +22,14 @@ from PIL import Image
 from recommendations.classifier import photo_categories_predict, photo_category_probabilities
 from recommendations.colours import colour_agreement
 from recommendations.models import ProductEmbedding, ProductNeighbour, RecommenderModel
-from recommendations.photo import PHOTO_SEARCH, PhotoSteps, garment_colour_lab, mean_vector, photo_views
+from recommendations.photo import (
+    PHOTO_RUNNER_UP_PLACES,
+    PHOTO_SEARCH,
+    PhotoSteps,
+    garment_colour_lab,
+    mean_vector,
+    photo_views,
+)
 from recommendations.services import active_model_name, embedder_get, image_embed
 from recommendations.vectors import halfvec_sql
 from shop.models import Category, Product
@@ -371,6 +378,31 @@ class _Ranker:
 KIDS_GENDERS = ("Boys", "Girls")
 
 
+def _runner_ups_placed(
+    found: list[tuple[int, float]],
+    kinds: list[tuple[int, float]],
+    pools: list[tuple[float, list[tuple[int, float]]]],
+    ratio: float,
+) -> list[tuple[int, float]]:
+    """Each kind after the likeliest that is at least `ratio` times as likely, and has no place among
+    the first PHOTO_RUNNER_UP_PLACES, gets its best product at the last of those places (the rest
+    move down one, the list keeps its length)."""
+    length = len(found)
+    top = kinds[0][1]
+    placed = 0
+    for (_, probability), (_, pool) in list(zip(kinds, pools, strict=False))[1:]:
+        ids = {pk for pk, _ in pool}
+        head = found[:PHOTO_RUNNER_UP_PLACES]
+        if probability < ratio * top or not pool or any(pk in ids for pk, _ in head):
+            continue
+        best = pool[0]
+        found = [item for item in found if item[0] != best[0]]
+        # The last free place of the first ones: a second runner-up does not push the first one out.
+        found.insert(max(0, min(PHOTO_RUNNER_UP_PLACES, len(found) + 1) - 1 - placed), best)
+        placed += 1
+    return found[:length]
+
+
 def _photo_ranked(
     vector: np.ndarray,
     *,
@@ -412,6 +444,8 @@ def _photo_ranked(
         unrestricted = max(unrestricted, steps.open_share * (1.0 - top) ** PHOTO_SHARE_POWER)
         pools.append((unrestricted, ranker.ranked(neighbours, k=len(neighbours))))
         found = _share_out(pools, k)
+        if steps.runner_up > 0 and kinds:
+            found = _runner_ups_placed(found, kinds, pools, steps.runner_up)
         if len(found) < k:
             found += _nearest(vector, k=k - len(found), exclude_ids=[pk for pk, _ in found])
         return found, probabilities
