@@ -385,22 +385,20 @@ def _runner_ups_placed(
     ratio: float,
 ) -> list[tuple[int, float]]:
     """Each kind after the likeliest that is at least `ratio` times as likely, and has no place among
-    the first PHOTO_RUNNER_UP_PLACES, gets its best product at the last of those places (the rest
-    move down one, the list keeps its length)."""
-    length = len(found)
+    the first PHOTO_RUNNER_UP_PLACES, gets its best product at the end of those places, likelier
+    kinds first (the rest move down, the list keeps its length)."""
     top = kinds[0][1]
-    placed = 0
+    head = {pk for pk, _ in found[:PHOTO_RUNNER_UP_PLACES]}
+    runner_ups: list[tuple[int, float]] = []
     for (_, probability), (_, pool) in list(zip(kinds, pools, strict=False))[1:]:
-        ids = {pk for pk, _ in pool}
-        head = found[:PHOTO_RUNNER_UP_PLACES]
-        if probability < ratio * top or not pool or any(pk in ids for pk, _ in head):
-            continue
-        best = pool[0]
-        found = [item for item in found if item[0] != best[0]]
-        # The last free place of the first ones: a second runner-up does not push the first one out.
-        found.insert(max(0, min(PHOTO_RUNNER_UP_PLACES, len(found) + 1) - 1 - placed), best)
-        placed += 1
-    return found[:length]
+        if probability >= ratio * top and pool and not head & {pk for pk, _ in pool}:
+            runner_ups.append(pool[0])
+    if not runner_ups:
+        return found
+    chosen = {pk for pk, _ in runner_ups}
+    rest = [item for item in found if item[0] not in chosen]
+    keep = max(0, PHOTO_RUNNER_UP_PLACES - len(runner_ups))
+    return [*rest[:keep], *runner_ups, *rest[keep:]][: len(found)]
 
 
 def _photo_ranked(
