@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from recommendations.photo import PHOTO_SEARCH, PhotoSteps
+
 DEFAULT_K_VALUES = (1, 5, 10)
 PER_GROUP_K = 5  # per-articleType and per-label precision are reported at this k
 SCRATCH_SUFFIX = "_eval"
@@ -13,17 +15,24 @@ PLOT_PER_ARTICLE_TYPE = "per_article_type.png"
 PLOT_PHOTO_PER_LABEL = "photo_precision_per_label.png"
 PLOT_PHOTO_VARIANTS = "photo_variants.png"
 
-# Search by photo is measured in each of these forms, side by side: (name, tta, restrict), as
-# image_similar_list takes them (tta "crop": photo and garment crop averaged; restrict True: the
-# likeliest types only, "fused": the list shared out between the likeliest kinds).
+# Search by photo is measured in each of these forms, side by side, each step added to the one
+# before (recommendations.photo.PhotoSteps): the garment crop (localisation), several crops
+# averaged, the kinds fused and sharing the list, an unrestricted share, the colour re-rank and the
+# kids' flat-lay prior; the older forms (category restriction alone, the search served before)
+# for comparison. The form equal to PHOTO_SEARCH is the served one.
+PLOT_PHOTO_VARIANTS_PER_LABEL = "photo_variants_per_label.png"
+_CROP_FUSED = PhotoSteps(views="crop", kinds="fused")
 PHOTO_VARIANTS = (
-    ("raw", False, False),
-    ("+TTA (flip, zoom)", True, False),
-    ("+category", False, True),
-    ("+TTA +category", True, True),
-    ("+fused kinds", False, "fused"),
-    ("+garment crop", "crop", False),
-    ("+garment crop +fused kinds", "crop", "fused"),
+    ("raw", PhotoSteps()),
+    ("+category", PhotoSteps(kinds="top")),
+    ("+garment crop", PhotoSteps(views="crop")),
+    ("+multi-crop", PhotoSteps(views="multi")),
+    ("+garment crop +fused kinds (served before)", _CROP_FUSED),
+    ("+multi-crop +fused kinds", PhotoSteps(views="multi", kinds="fused")),
+    ("+open share", _CROP_FUSED.but(open_share=0.3)),
+    ("+runner-up kinds", _CROP_FUSED.but(runner_up=PHOTO_SEARCH.runner_up or 0.2)),
+    ("+colour re-rank", _CROP_FUSED.but(runner_up=PHOTO_SEARCH.runner_up or 0.2, colour_weight=0.05)),
+    ("+kids prior", PHOTO_SEARCH),
 )
 
 

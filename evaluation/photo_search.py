@@ -15,11 +15,8 @@ from evaluation.common import DEFAULT_K_VALUES, PER_GROUP_K, PHOTO_VARIANTS, Eva
 from evaluation.metrics import latency_summary, match_summary, precision_at_k
 from evaluation.similar_items import catalogue_products
 from recommendations.classifier import category_classifier_latest
-from recommendations.selectors import (
-    PHOTO_SEARCH_RESTRICT,
-    PHOTO_SEARCH_TTA,
-    image_similar_list,
-)
+from recommendations.photo import PHOTO_SEARCH, PhotoSteps
+from recommendations.selectors import image_search, image_similar_list
 from shop.images import ImageError, load_image
 
 
@@ -72,6 +69,11 @@ def _mapped_names(label: str, label_map: Mapping[str, Sequence[str]] | None) -> 
     return list(mapped.get(label.strip().lower(), [label]))
 
 
+def _variants_normalise(variants: Sequence[tuple]) -> list[tuple[str, PhotoSteps]]:
+    """(name, PhotoSteps) pairs; the older (name, tta, restrict) triples are read as the form they name."""
+    return [(row[0], row[1]) if len(row) == 2 else (row[0], PhotoSteps.legacy(row[1], row[2])) for row in variants]
+
+
 def photo_search_evaluate(
     *,
     directory: Path,
@@ -79,33 +81,35 @@ def photo_search_evaluate(
     label_map: Mapping[str, Sequence[str]] | None = None,
     k_values: Sequence[int] = DEFAULT_K_VALUES,
     on_query: Callable[[], None] | None = None,
-    variants: Sequence[tuple[str, bool, bool]] | None = None,
+    variants: Sequence[tuple] | None = None,
 ) -> dict[str, Any]:
     """Search by photo for each labelled query image; precision@k, hit@k and precision@5 per label.
 
-    The main numbers are those of the served form (the selector's defaults); `variants` (default
-    PHOTO_VARIANTS: raw, +TTA, +category restriction, both) are measured side by side on the same
-    images, each with its call latency (p50/p95 ms; noisy on a busy machine, compare within a run).
+    The main numbers are those of the served form (recommendations.photo.PHOTO_SEARCH, through
+    image_search as the API calls it); `variants` (default PHOTO_VARIANTS: raw, then each step) are
+    measured side by side on the same images, each with its precision@k, hit@k, hit@1, precision@5
+    per label and call latency (p50/p95 ms in-process; noisy on a busy machine, compare within a run).
+    A variant is (name, PhotoSteps) or the older (name, tta, restrict).
 
     precision@k is the share of the top k whose articleType matches the label, averaged over
     queries; hit@k the share of queries with a match in the top k. Photo search is a plain
     nearest-neighbour list, so one request for the largest k gives every top k. Unreadable images
-    are listed with the reason and left out of the averages.
+    are listed with the reason and left out of the averages; so is every query whose served top 5
+    holds no match (`failed`), with what it guessed.
     """
     directory = Path(directory)
     fetch = max(max(k_values), PER_GROUP_K)
     catalogue_types = Counter(
         name.lower() for name in catalogue_products().values_list("category__name", flat=True) if name
     )
-    variants = PHOTO_VARIANTS if variants is None else variants
-    served = next(
-        (name for name, tta, restrict in variants if (tta, restrict) == (PHOTO_SEARCH_TTA, PHOTO_SEARCH_RESTRICT)),
-        None,
-    )
+    variants = _variants_normalise(PHOTO_VARIANTS if variants is None else variants)
+    served = next((name for name, steps in variants if steps == PHOTO_SEARCH), None)
     evaluated: list[dict[str, Any]] = []
     unreadable: list[dict[str, Any]] = []
-    by_variant: dict[str, list[list[bool]]] = {name: [] for name, _, _ in variants}
-    timings: dict[str, list[float]] = {name: [] for name, _, _ in variants}
+    failed: list[dict[str, Any]] = []
+    by_variant: dict[str, list[list[bool]]] = {name: [] for name, _ in variants}
+    labels_by_variant: dict[str, dict[str, list[float]]] = {name: defaultdict(list) for name, _ in variants}
+    timings: dict[str, list[float]] = {name: [] for name, _ in variants}
     for query in queries:
         try:
             image = load_image(directory / query.file)
@@ -113,16 +117,21 @@ def photo_search_evaluate(
             unreadable.append({"line": query.line, "file": query.file, "label": query.label, "reason": str(exc)})
         else:
             wanted = label_article_types(query.label, label_map)
-            results = None
-            for name, tta, restrict in variants:
+            search = None
+            for name, steps in variants:
                 started = time.perf_counter()
-                found = image_similar_list(image=image, k=fetch, tta=tta, restrict=restrict)
-                timings[name].append((time.perf_counter() - started) * 1000)
-                by_variant[name].append([_matches(item, wanted) for item in found])
                 if name == served:
-                    results = found
-            if results is None:  # the served form is not among the variants
-                results = image_similar_list(image=image, k=fetch)
+                    search = image_search(image=image, k=fetch, steps=steps)
+                    found = search.results
+                else:
+                    found = image_similar_list(image=image, k=fetch, steps=steps)
+                timings[name].append((time.perf_counter() - started) * 1000)
+                matched = [_matches(item, wanted) for item in found]
+                by_variant[name].append(matched)
+                labels_by_variant[name][query.label].append(precision_at_k(matched, PER_GROUP_K))
+            if search is None:  # the served form is not among the variants
+                search = image_search(image=image, k=fetch)
+            results = search.results
             types = [item.product.category.name if item.product.category else "" for item in results]
             matches = [name.lower() in wanted for name in types]
             evaluated.append(
@@ -133,20 +142,27 @@ def photo_search_evaluate(
                     "top_skus": [item.product.sku for item in results],
                     "top_article_types": types,
                     "matches": matches,
+                    "kinds": [[kind.category.name, round(kind.probability, 3)] for kind in search.kinds],
                 }
             )
+            if not any(matches[:PER_GROUP_K]):
+                failed.append(_failure(query, wanted, types, matches, search.kinds, fetch))
         if on_query is not None:
             on_query()
     variant_rows = [
         {
             "name": name,
-            "tta": tta,
-            "restrict": restrict,
+            "tta": steps.views,
+            "restrict": steps.kinds,
+            "steps": steps.as_dict(),
             "served": name == served,
             **match_summary(by_variant[name], k_values),
+            "per_label": {
+                label: math.fsum(values) / len(values) for label, values in sorted(labels_by_variant[name].items())
+            },
             "latency_ms": latency_summary(timings[name]),
         }
-        for name, tta, restrict in variants
+        for name, steps in variants
     ]
     at_k = []
     for k in sorted(k_values):
@@ -194,7 +210,29 @@ def photo_search_evaluate(
         ],
         "classifier": _classifier_summary(),
         "variants": variant_rows,
+        "failed": failed,
         "results": evaluated,
+    }
+
+
+def _failure(query: PhotoQuery, wanted: set[str], types, matches, kinds, fetch: int) -> dict[str, Any]:
+    """Why a served search had no match in its top PER_GROUP_K: the kinds it guessed, and how far down
+    the first right product was."""
+    guessed = [(kind.category.name, kind.probability) for kind in kinds]
+    named = ", ".join(f"{name} {probability:.2f}" for name, probability in guessed) or "none"
+    right = [name for name, _ in guessed if name.lower() in wanted]
+    first = next((rank for rank, match in enumerate(matches, start=1) if match), None)
+    where = f"the first right product at rank {first}" if first else f"no right product in the top {fetch}"
+    if not right:
+        reason = f"kind guessed wrong (likeliest: {named}); {where}"
+    else:
+        reason = f"{right[0]} was guessed (likeliest: {named}) but got no place in the top {PER_GROUP_K}; {where}"
+    return {
+        "line": query.line,
+        "file": query.file,
+        "label": query.label,
+        "top_article_types": types[:PER_GROUP_K],
+        "reason": reason,
     }
 
 

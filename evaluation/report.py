@@ -13,6 +13,7 @@ from evaluation.common import (
     PLOT_PER_ARTICLE_TYPE,
     PLOT_PHOTO_PER_LABEL,
     PLOT_PHOTO_VARIANTS,
+    PLOT_PHOTO_VARIANTS_PER_LABEL,
     PLOT_PRECISION,
 )
 from evaluation.runs import git_commit
@@ -193,6 +194,9 @@ def report_text(report: dict[str, Any], *, weakest: int = 15) -> str:
             lines += ["", "Search by photo, variants side by side (same queries):", photo_variants_table(photo)]
         for problem in photo["unreadable"]:
             lines.append(f"Unreadable: {problem['file']} (line {problem['line']}): {problem['reason']}")
+        if photo.get("failed"):
+            lines += ["", f"{len(photo['failed'])} queries without a match in the served top {photo['per_label_k']}:"]
+            lines += [_failure_line(item) for item in photo["failed"]]
         if photo["labels_without_catalogue_match"]:
             lines.append(
                 "Labels with no matching articleType in the catalogue: "
@@ -255,15 +259,17 @@ def report_markdown(report: dict[str, Any], plots: Mapping[str, str]) -> str:
             lines += [
                 "### Variants side by side",
                 "",
-                "The same queries through `image_similar_list` in each form: raw (the photo's vector, whole"
-                " catalogue), +TTA (mean vector of the photo, its mirror image and its centre 80%),"
-                " +category (search within the article types the stored classifier finds likeliest, filled"
-                " from the whole catalogue"
-                " when they hold fewer than k products), both; +fused kinds (the classifier's probabilities"
-                " averaged with the nearest products' kinds, the list shared out between the likeliest"
-                " kinds), +garment crop (the photo's vector averaged with that of a box around the item)."
-                " Latency is the whole call (embedding,"
-                " classifier, SQL) in this process; * marks the form the shop serves.",
+                "The same queries in each form (`recommendations.photo.PhotoSteps`): raw (the photo's vector,"
+                " whole catalogue); +category (search within the article types the stored classifier finds"
+                " likeliest, filled from the whole catalogue when they hold fewer than k products); +garment"
+                " crop (the photo's vector averaged with that of a box around the item); +multi-crop (the"
+                " photo, the box and a square around the box averaged); +fused kinds (the classifier's"
+                " probabilities averaged with the nearest products' kinds, the list shared out between the"
+                " likeliest kinds); +open share (the plain nearest neighbours keep a share of the list, larger"
+                " the less sure the best kind is); +colour re-rank (products whose measured colour agrees"
+                " with the located garment's move up); +kids prior (kids' products, whose catalogue photos"
+                " are flat-lays, need a higher similarity). Latency is the whole call (embedding, classifier,"
+                " SQL) in this process; * marks the form the shop serves (timed through `image_search`).",
                 "",
                 photo_variants_table(photo, markdown=True),
                 "",
@@ -272,6 +278,8 @@ def report_markdown(report: dict[str, Any], plots: Mapping[str, str]) -> str:
             ]
             if PLOT_PHOTO_VARIANTS in plots.values():
                 lines += [f"![Search by photo variants]({PLOT_PHOTO_VARIANTS})", ""]
+            if PLOT_PHOTO_VARIANTS_PER_LABEL in plots.values():
+                lines += [f"![precision@5 per label and variant]({PLOT_PHOTO_VARIANTS_PER_LABEL})", ""]
         lines += [f"### Precision@{photo['per_label_k']} per label (served form)", ""]
         if PLOT_PHOTO_PER_LABEL in plots.values():
             lines += [f"![precision@{photo['per_label_k']} per label]({PLOT_PHOTO_PER_LABEL})", ""]
@@ -280,10 +288,20 @@ def report_markdown(report: dict[str, Any], plots: Mapping[str, str]) -> str:
             lines += ["### Unreadable query images", ""]
             lines += [f"- `{item['file']}` (line {item['line']}): {item['reason']}" for item in photo["unreadable"]]
             lines.append("")
+        if photo.get("failed"):
+            lines += [f"### Queries without a match in the served top {photo['per_label_k']}", ""]
+            lines += [f"- {_failure_line(item, markdown=True)}" for item in photo["failed"]]
+            lines.append("")
         if photo["labels_without_catalogue_match"]:
             names = ", ".join(f"`{label}`" for label in photo["labels_without_catalogue_match"])
             lines += [f"Labels with no matching articleType in the catalogue: {names}.", ""]
     return "\n".join(lines)
+
+
+def _failure_line(item: dict[str, Any], *, markdown: bool = False) -> str:
+    file = f"`{item['file']}`" if markdown else item["file"]
+    shown = ", ".join(item["top_article_types"])
+    return f"{file} (line {item['line']}, {item['label']}): {item['reason']}; shown: {shown}"
 
 
 def plots_write(report: dict[str, Any], directory: Path) -> dict[str, str]:
@@ -344,6 +362,8 @@ def plots_write(report: dict[str, Any], directory: Path) -> dict[str, str]:
     photo = report.get("photo_search")
     if photo and photo.get("variants"):
         save(_variants_figure(photo), PLOT_PHOTO_VARIANTS)
+        if all("per_label" in row for row in photo["variants"]):
+            save(_variants_per_label_figure(photo), PLOT_PHOTO_VARIANTS_PER_LABEL)
     if photo and photo["per_label"]:
         k = photo["per_label_k"]
         overall = next((row["precision"] for row in photo["at_k"] if row["k"] == k), None)
@@ -391,6 +411,29 @@ def _variants_figure(photo: dict[str, Any]):
     axes.set_axisbelow(True)
     axes.legend(loc="upper left", fontsize=8)
     axes.set_title(f"Search by photo: {photo['evaluated']} labelled queries (* = served)", fontsize=10)
+    return figure
+
+
+def _variants_per_label_figure(photo: dict[str, Any]):
+    """A grid: precision@5 of each label (rows, with the number of queries) in each variant (columns)."""
+    from matplotlib.figure import Figure
+
+    variants = photo["variants"]
+    counts = {row["label"]: row["queries"] for row in photo["per_label"]}
+    labels = sorted({label for row in variants for label in row["per_label"]}, key=str.lower)
+    values = [[row["per_label"].get(label, float("nan")) for row in variants] for label in labels]
+    figure = Figure(figsize=(1.6 + 0.75 * len(variants), 1.6 + 0.24 * len(labels)), layout="constrained")
+    axes = figure.add_subplot()
+    image = axes.imshow(values, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    for row, line in enumerate(values):
+        for column, value in enumerate(line):
+            axes.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=6,
+                      color="black" if value > 0.6 else "white")  # fmt: skip
+    names = [f"{row['name']}{' *' if row['served'] else ''}" for row in variants]
+    axes.set_xticks(range(len(variants)), names, rotation=40, ha="right", fontsize=7)
+    axes.set_yticks(range(len(labels)), [f"{label} ({counts.get(label, 0)})" for label in labels], fontsize=7)
+    figure.colorbar(image, ax=axes, shrink=0.6, label=f"precision@{photo['per_label_k']}")
+    axes.set_title(f"Search by photo: precision@{photo['per_label_k']} per label and variant (* = served)", fontsize=9)
     return figure
 
 

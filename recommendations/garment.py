@@ -56,3 +56,19 @@ def garment_crop(image: Image.Image) -> Image.Image:
     """The part of the photo around the item (the whole photo when none stands out)."""
     box = garment_box(image)
     return image.crop(box) if box else image
+
+
+def square_around(box: tuple[int, int, int, int], size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The square (as far as the photo allows) centred on `box`, its side the box's longer side.
+
+    The model sees the centre square of what it is given: a tall garment box would lose its top
+    and bottom; the square keeps the whole garment and a little of what surrounds it.
+    """
+    left, top, right, bottom = box
+    width, height = size
+    side = max(right - left, bottom - top)
+    centre_x, centre_y = (left + right) / 2, (top + bottom) / 2
+    side_x, side_y = min(side, width), min(side, height)
+    x0 = int(round(min(max(0.0, centre_x - side_x / 2), width - side_x)))
+    y0 = int(round(min(max(0.0, centre_y - side_y / 2), height - side_y)))
+    return (x0, y0, x0 + int(side_x), y0 + int(side_y))

@@ -19,14 +19,21 @@ from django.db import connection, transaction
 from django.db.models import Max, OuterRef, Q, QuerySet, Subquery, TextField
 from django.db.models.functions import Cast
 from pgvector import HalfVector, Vector
-from PIL import Image, ImageOps
+from PIL import Image
 
 from recommendations.candidates import Candidate
 from recommendations.classifier import photo_categories_predict, photo_category_probabilities
 from recommendations.colours import colour_agreement
-from recommendations.garment import garment_crop
 from recommendations.models import ProductEmbedding, ProductNeighbour, RecommenderModel
 from recommendations.neighbourhoods import TOUCH_KINDS, USER_USER_NEIGHBOURS, USER_USER_POOL
+from recommendations.photo import (
+    PHOTO_RUNNER_UP_PLACES,
+    PHOTO_SEARCH,
+    PhotoSteps,
+    garment_colour_lab,
+    mean_vector,
+    photo_views,
+)
 from recommendations.profiles import content_profile_inputs, content_profile_vector
 from recommendations.services import active_model_name, embedder_get, image_embed
 from recommendations.vectors import halfvec_sql
@@ -247,22 +254,19 @@ def product_visually_similar_list(*, product: Product, k: int | None = None) -> 
     return _with_products(_nearest(vector, k=k, exclude_ids=[product.pk]))
 
 
-# Search by photo's defaults, chosen by measurement (docs/evaluation.md): the photo's vector averaged
-# with its garment crop's, and the list shared out between the likeliest article types (classifier
-# and neighbours' votes fused). Flip + zoom TTA cost more and helped less.
-PHOTO_SEARCH_TTA: bool | str = "crop"
-# True: search only the classifier's likeliest types; "fused": share the list out between the kinds
-# the classifier and the nearest neighbours agree on (_fused_ranked); False: plain search.
-PHOTO_SEARCH_RESTRICT: bool | str = "fused"
-# The fused search: how many unrestricted neighbours vote on the photo's kind, how much the
-# classifier weighs against their votes, how many kinds share the list, and below which top
-# probability part of the list stays unrestricted (a wrong guess then cannot exclude every right answer).
+# Search by photo: the served form is recommendations.photo.PHOTO_SEARCH (which views of the photo
+# are embedded, how the kinds share the list, colour, the flat-lay prior), chosen by measurement
+# (docs/evaluation.md). The fused search: how many unrestricted neighbours vote on the photo's kind,
+# how much the classifier weighs against their votes, how many kinds share the list, and below which
+# top probability the rest of the probability goes to the plain nearest neighbours.
 PHOTO_VOTE_NEIGHBOURS = 10
 PHOTO_CLASSIFIER_WEIGHT = 0.5
 PHOTO_KINDS = 3
 PHOTO_CONFIDENT = 0.3
 # The places are shared in proportion to probability ** this (above 1 favours the likeliest kind).
 PHOTO_SHARE_POWER = 2.0
+# With a colour or kids re-rank, each pool's this many visually nearest are re-ranked.
+PHOTO_RERANK_POOL = 20
 
 
 @dataclass(frozen=True)
@@ -278,21 +282,14 @@ class PhotoSearch:
     weak_match: bool  # the best result is below PHOTO_SEARCH_WEAK_SCORE
 
 
-def photo_vector(*, image: Image.Image, tta: bool | str = False) -> np.ndarray:
-    """The photo's vector; with tta, the normalised mean vector of the photo, its mirror image and
-    its centre 80% (a shopper's photo has more floor around the item than a studio shot); with
-    "crop", the mean of the photo's and of a box around the item in it (recommendations.garment)."""
-    if not tta:
-        return image_embed(image=image)
-    if tta == "crop":
-        views = [image, garment_crop(image)]
-    else:
-        width, height = image.size
-        zoom = image.crop((round(width * 0.1), round(height * 0.1), round(width * 0.9), round(height * 0.9)))
-        views = [image, ImageOps.mirror(image), zoom]
-    vectors = embedder_get().embed(views)
-    mean = vectors.mean(axis=0)
-    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+def photo_vector(*, image: Image.Image, tta: bool | str = False, views: str | None = None) -> np.ndarray:
+    """The photo's vector: the normalised mean of the vectors of its views (recommendations.photo),
+    by default the form the older `tta` argument names (False: the photo alone)."""
+    views = views or PhotoSteps.legacy(tta, False).views
+    images = photo_views(image, views)
+    if len(images) == 1:
+        return image_embed(image=images[0])
+    return mean_vector(embedder_get().embed(images))
 
 
 def _kind_probabilities(vector: np.ndarray, neighbours: list[tuple[int, float]]) -> dict[int, float]:
@@ -345,54 +342,132 @@ def _share_out(pools: list[tuple[float, list[tuple[int, float]]]], k: int) -> li
     return chosen
 
 
-def _fused_ranked(
-    vector: np.ndarray, k: int, probabilities: dict[int, float], neighbours: list[tuple[int, float]]
+class _Ranker:
+    """One photo's candidate lists, re-ranked by what the steps ask (colour, the kids prior) and cut
+    to k; scores stay cosine similarities."""
+
+    def __init__(self, vector: np.ndarray, steps: PhotoSteps, k: int, lab: tuple[float, float, float] | None) -> None:
+        self.vector, self.steps, self.k, self.lab = vector, steps, k, lab
+        self.rerank = steps.colour_weight > 0 or steps.kids_penalty > 0
+        self.pools: list[list[_Candidate]] = []
+
+    def nearest(self, *, k: int | None = None, where: str = "", params: dict | None = None, exclude=None):
+        want = k or self.k
+        pool = max(want, PHOTO_RERANK_POOL) if self.rerank else want
+        rows = _nearest_candidates(self.vector, k=pool, exclude_ids=exclude, where=where, where_params=params)
+        self.pools.append(rows)
+        return rows
+
+    def ranked(self, rows: list[_Candidate], k: int | None = None) -> list[tuple[int, float]]:
+        """Call after every nearest(): the kids are looked up once for all the pools."""
+        want = k or self.k
+        if not self.rerank:
+            return [(row.product_id, row.score) for row in rows[:want]]
+        if not hasattr(self, "_kids"):
+            ids = {row.product_id for pool in self.pools for row in pool}
+            self._kids = (
+                set(Product.objects.filter(pk__in=ids, gender__in=KIDS_GENDERS).values_list("pk", flat=True))
+                if self.steps.kids_penalty > 0
+                else set()
+            )
+
+        def key(row: _Candidate) -> float:
+            value = row.score - self.steps.kids_penalty * (row.product_id in self._kids)
+            if self.steps.colour_weight and self.lab is not None and row.colour_lab is not None:
+                value += self.steps.colour_weight * colour_agreement("", self.lab, "", row.colour_lab)
+            return value
+
+        return [(row.product_id, row.score) for row in sorted(rows, key=key, reverse=True)[:want]]
+
+
+KIDS_GENDERS = ("Boys", "Girls")
+
+
+def _runner_ups_placed(
+    found: list[tuple[int, float]],
+    kinds: list[tuple[int, float]],
+    pools: list[tuple[float, list[tuple[int, float]]]],
+    ratio: float,
 ) -> list[tuple[int, float]]:
-    kinds = sorted(probabilities.items(), key=lambda item: -item[1])[:PHOTO_KINDS]
-    pools = [
-        (
-            probability**PHOTO_SHARE_POWER,
-            _nearest(vector, k=k, where=" AND p.category_id = %(kind)s", where_params={"kind": kind}),
-        )
-        for kind, probability in kinds
-    ]
-    top = kinds[0][1] if kinds else 0.0
-    # A confident guess shares the list among its kinds; an unsure one keeps the rest of the
-    # probability for the plain nearest neighbours.
-    unrestricted = 0.0 if top >= PHOTO_CONFIDENT else max(0.0, 1.0 - sum(p for _, p in kinds)) ** PHOTO_SHARE_POWER
-    pools.append((unrestricted, neighbours))
-    found = _share_out(pools, k)
-    if len(found) < k:
-        found += _nearest(vector, k=k - len(found), exclude_ids=[pk for pk, _ in found])
-    return found
+    """Each kind after the likeliest that is at least `ratio` times as likely, and has no place among
+    the first PHOTO_RUNNER_UP_PLACES, gets its best product at the end of those places, likelier
+    kinds first (the rest move down, the list keeps its length)."""
+    top = kinds[0][1]
+    head = {pk for pk, _ in found[:PHOTO_RUNNER_UP_PLACES]}
+    runner_ups: list[tuple[int, float]] = []
+    for (_, probability), (_, pool) in list(zip(kinds, pools, strict=False))[1:]:
+        if probability >= ratio * top and pool and not head & {pk for pk, _ in pool}:
+            runner_ups.append(pool[0])
+    if not runner_ups:
+        return found
+    chosen = {pk for pk, _ in runner_ups}
+    rest = [item for item in found if item[0] not in chosen]
+    keep = max(0, PHOTO_RUNNER_UP_PLACES - len(runner_ups))
+    return [*rest[:keep], *runner_ups, *rest[keep:]][: len(found)]
 
 
 def _photo_ranked(
-    vector: np.ndarray, *, k: int, restrict: bool | str, category: Category | None = None
+    vector: np.ndarray,
+    *,
+    k: int,
+    steps: PhotoSteps,
+    category: Category | None = None,
+    lab: tuple[float, float, float] | None = None,
 ) -> tuple[list[tuple[int, float]], dict[int, float]]:
     """The ranked (product id, score) list and, for the fused search or a chosen kind, the fused
     kind probabilities."""
+    ranker = _Ranker(vector, steps, k, lab)
     probabilities: dict[int, float] = {}
-    if category is not None or restrict == "fused":
-        neighbours = _nearest(vector, k=max(k, PHOTO_VOTE_NEIGHBOURS))
-        probabilities = _kind_probabilities(vector, neighbours)
-        if category is None:
-            return _fused_ranked(vector, k, probabilities, neighbours), probabilities
-    found: list[tuple[int, float]] = []
     if category is not None:
+        neighbours = ranker.nearest(k=max(k, PHOTO_VOTE_NEIGHBOURS))
+        probabilities = _kind_probabilities(vector, [(row.product_id, row.score) for row in neighbours])
         below = Category.objects.filter(Q(parent=category) | Q(parent__parent=category))
         categories = [category.pk, *below.values_list("pk", flat=True)]
-    else:
-        categories = photo_categories_predict(vector) if restrict else []
+        within = ranker.nearest(where=" AND p.category_id = ANY(%(categories)s)", params={"categories": categories})
+        found = ranker.ranked(within)
+        if len(found) < k:  # the chosen kind holds fewer than k: the rest from the whole catalogue
+            found += [item for item in ranker.ranked(neighbours, k=len(neighbours)) if item not in found][
+                : k - len(found)
+            ]
+        return found, probabilities
+    if steps.kinds == "fused":
+        neighbours = ranker.nearest(k=max(k, PHOTO_VOTE_NEIGHBOURS))
+        probabilities = _kind_probabilities(vector, [(row.product_id, row.score) for row in neighbours])
+        kinds = sorted(probabilities.items(), key=lambda item: -item[1])[:PHOTO_KINDS]
+        filtered = [
+            (probability, ranker.nearest(where=" AND p.category_id = %(kind)s", params={"kind": kind}))
+            for kind, probability in kinds
+        ]
+        pools = [(probability**PHOTO_SHARE_POWER, ranker.ranked(rows)) for probability, rows in filtered]
+        top = kinds[0][1] if kinds else 0.0
+        # A confident guess shares the list among its kinds; an unsure one keeps the rest of the
+        # probability for the plain nearest neighbours, and open_share keeps some for them always,
+        # more the less sure the best kind is: a wrong guess then cannot exclude every right answer.
+        unrestricted = 0.0 if top >= PHOTO_CONFIDENT else max(0.0, 1.0 - sum(p for _, p in kinds)) ** PHOTO_SHARE_POWER
+        unrestricted = max(unrestricted, steps.open_share * (1.0 - top) ** PHOTO_SHARE_POWER)
+        pools.append((unrestricted, ranker.ranked(neighbours, k=len(neighbours))))
+        found = _share_out(pools, k)
+        if steps.runner_up > 0 and kinds:
+            found = _runner_ups_placed(found, kinds, pools, steps.runner_up)
+        if len(found) < k:
+            found += _nearest(vector, k=k - len(found), exclude_ids=[pk for pk, _ in found])
+        return found, probabilities
+    found: list[tuple[int, float]] = []
+    categories = photo_categories_predict(vector) if steps.kinds == "top" else []
     if categories:
-        found = _nearest(
-            vector, k=k, where=" AND p.category_id = ANY(%(categories)s)", where_params={"categories": categories}
-        )
+        rows = ranker.nearest(where=" AND p.category_id = ANY(%(categories)s)", params={"categories": categories})
+        found = ranker.ranked(rows)
     if len(found) < k:
-        found += _nearest(vector, k=k - len(found), exclude_ids=[pk for pk, _ in found])
-    if category is None:
+        rows = ranker.nearest(k=k - len(found), exclude=[pk for pk, _ in found])
+        found += ranker.ranked(rows, k=k - len(found))
+    if not ranker.rerank:
         found.sort(key=lambda item: -item[1])
     return found, probabilities
+
+
+def _photo_query(image: Image.Image, steps: PhotoSteps) -> tuple[np.ndarray, tuple[float, float, float] | None]:
+    vector = photo_vector(image=image, views=steps.views)
+    return vector, garment_colour_lab(image) if steps.colour_weight > 0 else None
 
 
 def image_similar_list(
@@ -401,29 +476,33 @@ def image_similar_list(
     k: int | None = None,
     tta: bool | str | None = None,
     restrict: bool | str | None = None,
+    steps: PhotoSteps | None = None,
 ) -> list[SimilarProduct]:
-    """The k products whose images are nearest to an uploaded photo, best first.
+    """The k products whose images are nearest to an uploaded photo, best first, in the form `steps`
+    names (default: PHOTO_SEARCH, the served one).
 
-    With restrict True the stored category classifier guesses the photo's article type and only the
-    likeliest types are searched (in score order); with "fused" the list is shared out between the
-    kinds the classifier and the nearest neighbours agree on (_fused_ranked). Without a
-    classifier, or when those types hold fewer than k products, the rest comes from the whole
-    catalogue. The default is PHOTO_SEARCH_RESTRICT.
+    The older arguments name a form too: tta (False: the photo alone, True: with its mirror image and
+    centre, "crop": with the garment crop) and restrict (False: the whole catalogue, True: the
+    classifier's likeliest types only, "fused": the list shared out between the kinds).
     """
     k = k or settings.SIMILAR_ITEMS_COUNT
-    vector = photo_vector(image=image, tta=PHOTO_SEARCH_TTA if tta is None else tta)
-    found, _ = _photo_ranked(vector, k=k, restrict=PHOTO_SEARCH_RESTRICT if restrict is None else restrict)
+    if steps is None:
+        steps = PHOTO_SEARCH if tta is None and restrict is None else PhotoSteps.legacy(tta or False, restrict or False)
+    vector, lab = _photo_query(image, steps)
+    found, _ = _photo_ranked(vector, k=k, steps=steps, lab=lab)
     return _with_products(found)
 
 
-def image_search(*, image: Image.Image, k: int | None = None, category: Category | None = None) -> PhotoSearch:
+def image_search(
+    *, image: Image.Image, k: int | None = None, category: Category | None = None, steps: PhotoSteps | None = None
+) -> PhotoSearch:
     """Search by photo as served: the results (within `category` and its sub-types when given, filled
     from the whole catalogue when it holds fewer than k), the kinds the photo most likely shows, and
-    whether the best match is weak."""
+    whether the best match is weak. `steps` (default PHOTO_SEARCH) is for the evaluation."""
     k = k or settings.SIMILAR_ITEMS_COUNT
-    vector = photo_vector(image=image, tta=PHOTO_SEARCH_TTA)
-    restrict = PHOTO_SEARCH_RESTRICT
-    found, probabilities = _photo_ranked(vector, k=k, restrict=restrict, category=category)
+    steps = steps or PHOTO_SEARCH
+    vector, lab = _photo_query(image, steps)
+    found, probabilities = _photo_ranked(vector, k=k, steps=steps, category=category, lab=lab)
     if not probabilities:
         probabilities = _kind_probabilities(vector, _nearest(vector, k=PHOTO_VOTE_NEIGHBOURS))
     likeliest = sorted(probabilities.items(), key=lambda item: -item[1])[:PHOTO_KINDS]

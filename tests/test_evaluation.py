@@ -258,6 +258,14 @@ def test_command_with_photo_queries_writes_the_photo_plot(photo_catalogue, tmp_p
     markdown = (output / "report.md").read_text()
     assert "](photo_precision_per_label.png)" in markdown and "`broken.jpg` (line 5)" in markdown
     assert "Unreadable: broken.jpg" in stdout.getvalue()
+    # Issue 12: each step side by side with its precision per label, and every query the served search
+    # missed listed with its reason (the shoe photo's label, Sunglasses, matches no product).
+    assert "photo_variants_per_label.png" in report["plots"]
+    assert all({"steps", "per_label"} <= row.keys() for row in photo["variants"])
+    assert [row["served"] for row in photo["variants"]].count(True) == 1
+    missed = [item for item in photo["failed"] if item["label"] == "Sunglasses"]
+    assert len(missed) == 1 and "no right product in the top" in missed[0]["reason"]
+    assert "### Queries without a match in the served top 5" in markdown
 
 
 def test_photo_query_reading_problems_are_reported_not_raised(db, tmp_path):

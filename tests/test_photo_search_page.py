@@ -212,7 +212,16 @@ def awkward_photos() -> dict[str, bytes]:
     landscape.paste(item.resize((330, 440)), (900, 80))
     png = io.BytesIO()
     item.resize((20, 20)).save(png, "PNG")
+    # A cut-out saved with a transparent background, as apps that remove backgrounds do.
+    alpha = io.BytesIO()
+    cut_out = item.convert("RGBA")
+    cut_out.putalpha(Image.eval(item.convert("L"), lambda value: 0 if value > 235 else 255))
+    cut_out.save(alpha, "PNG")
+    grey = io.BytesIO()
+    item.convert("L").save(grey, "JPEG")  # one channel, as some cameras and scanners save
     return {
+        "png-alpha": alpha.getvalue(),
+        "greyscale": grey.getvalue(),
         "portrait": jpeg_bytes(item.resize((600, 1400))),
         "landscape": jpeg_bytes(landscape),
         "tiny": png.getvalue(),
@@ -224,9 +233,12 @@ def awkward_photos() -> dict[str, bytes]:
 
 
 def test_every_awkward_photo_gets_a_full_result_list(client, kinds_catalogue):
-    """Portrait, landscape, tiny, huge, dark, EXIF-rotated, a phone screenshot with wide borders."""
+    """Portrait, landscape, tiny, huge, dark, EXIF-rotated, a phone screenshot with wide borders, a
+    PNG cut-out with a transparent background, greyscale."""
     k = 10
-    for name, data in awkward_photos().items():
+    photos = awkward_photos()
+    assert len(photos) == 9
+    for name, data in photos.items():
         response = client.post("/api/search/photo/", {"image": SimpleUploadedFile(f"{name}.jpg", data), "k": k})
         assert response.status_code == 200, (name, response.content[:300])
         body = response.json()
@@ -260,3 +272,53 @@ def test_garment_box_leaves_a_photo_without_a_clear_item_whole():
     plain = Image.new("RGB", (400, 300), (120, 130, 140))
     assert garment_box(plain) is None and garment_crop(plain).size == (400, 300)
     assert garment_box(Image.new("RGB", (5, 5), "white")) is None  # too small to tell
+
+
+def test_square_around_keeps_the_whole_box_inside_the_photo():
+    """The model sees the centre square of an image: the square around a tall box keeps all of it."""
+    from recommendations.garment import square_around
+
+    # A 100x300 box: a 300x300 square centred on it, moved right to stay inside the photo.
+    assert square_around((100, 50, 200, 350), (800, 600)) == (0, 50, 300, 350)
+    assert square_around((300, 100, 400, 400), (800, 600)) == (200, 100, 500, 400)
+    # Near an edge the square moves inside the photo rather than leaving it.
+    assert square_around((0, 0, 50, 200), (400, 300)) == (0, 0, 200, 200)
+    # A box taller than the photo is wide keeps the photo's width.
+    assert square_around((10, 0, 60, 600), (100, 600)) == (0, 0, 100, 600)
+
+
+# --------------------------------------------------------------------------- runner-up kinds, kids prior
+
+
+def test_a_runner_up_kind_gets_the_last_of_the_first_places_and_a_second_does_not_push_it_out():
+    from recommendations.photo import PHOTO_RUNNER_UP_PLACES
+    from recommendations.selectors import _runner_ups_placed
+
+    first = [(pk, 0.9 - pk / 100) for pk in range(1, 11)]
+    second, third = [(101, 0.5), (102, 0.4)], [(201, 0.45)]
+    pools = [(0.36, first), (0.04, second), (0.01, third), (0.0, [])]
+    found = first[:8]
+    kinds = [(1, 0.6), (2, 0.2), (3, 0.1)]
+    placed = _runner_ups_placed(found, kinds, pools, ratio=0.15)
+    assert len(placed) == len(found) and PHOTO_RUNNER_UP_PLACES == 5
+    assert [pk for pk, _ in placed[:5]] == [1, 2, 3, 101, 201]  # kind 2 at the 4th place, kind 3 at the 5th
+    # Below the ratio a kind gets no place; a kind already among the first places gets no second one.
+    assert _runner_ups_placed(found, kinds, pools, ratio=0.5) == found
+    with_second = [*first[:4], second[0], *first[4:7]]
+    assert [pk for pk, _ in _runner_ups_placed(with_second, kinds, pools, ratio=0.3)[:5]] == [1, 2, 3, 4, 101]
+
+
+def test_the_kids_prior_moves_kids_products_down_unless_they_are_much_closer(kinds_catalogue, exact_scans):
+    """Kids' catalogue photos are flat-lays like shoppers' photos: with the prior a kids' product
+    needs kids_penalty more similarity to keep its place."""
+    from recommendations.photo import PhotoSteps
+    from shop.models import Product
+
+    query = draw_product("Tshirts", "Blue", "solid", random.Random(98))
+    plain = image_similar_list(image=query, k=PER_KIND, steps=PhotoSteps())
+    nearest = plain[0].product
+    Product.objects.filter(pk=nearest.pk).update(gender="Boys")
+    penalised = image_similar_list(image=query, k=PER_KIND, steps=PhotoSteps(kids_penalty=1.0))
+    assert len(penalised) == PER_KIND and nearest.pk not in [item.product.pk for item in penalised]
+    slight = image_similar_list(image=query, k=PER_KIND, steps=PhotoSteps(kids_penalty=1e-6))
+    assert slight[0].product.pk == nearest.pk  # a negligible prior leaves a clear winner in place
