@@ -13,6 +13,7 @@ buy-again baseline stands beside them.
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -31,14 +32,26 @@ from recommendations.collaborative import (
     interaction_matrix,
     item_item_neighbours,
     popular_products,
-    recommend_from_history,
-    served_list,
+)
+from recommendations.hybrid import (
+    POOL_EXTRA,
+    blend,
+    neighbour_candidates,
+    popular_in_categories,
+    repeat_products,
+    weights_load,
+    weights_tune,
 )
 
 DEFAULT_K = 12  # the H&M competition's cut-off
 RECENT_DAYS = 7  # popularity_recent counts the last week before the split
 ITEM_ITEM_VARIANTS = ("cosine", "bm25", "tfidf")
 NEIGHBOURS = 50  # neighbour list length kept per product in the evaluation (the shop keeps 20)
+SHOP_NEIGHBOURS = 20  # what the shop stores per product (RECOMMENDER_NEIGHBOURS' default)
+VALIDATION_DAYS = 28  # a date split's validation period: the last 4 weeks before the split
+VALIDATION_SHARE = 0.75  # a stratified split's training events are split again, 75/25, for validation
+VALIDATION_SHOPPERS = 3000  # the tuner scores at most this many validation shoppers (a seeded sample)
+BLENDS = ("hybrid", "served")  # rankers built from the others: never sources of a blend
 
 
 @dataclass
@@ -183,8 +196,19 @@ def method_rankers(
     *,
     variants: Sequence[str] = ITEM_ITEM_VARIANTS,
     visual: Callable[[Sequence[int], Collection[int], int], list[int]] | None = None,
+    categories: Mapping[int, int] | None = None,
+    hybrid_weights: Mapping[str, float] | None = None,
+    served_weights: Mapping[str, float] | None = None,
+    blends: bool = True,
 ) -> dict[str, Ranker]:
-    """Every method of the evaluation, each trained once on the split's training events."""
+    """Every method of the evaluation, each trained once on the split's training events.
+
+    `categories` (product -> article type) feeds `popular_category` and the blends' type cap. With
+    `blends`, `hybrid` fuses every other method with `hybrid_weights` (tuned on a validation split
+    carved from the training period, `blend_tune`, when not given) and `served` is the shop's own
+    list: its sources with the shop's parameters, fused with the shop's weights (`served_weights`,
+    by default recommendations/blend_weights.json) by the same `hybrid.blend`.
+    """
     train = prepared.split.train
     # A random (stratified) split has no "before": its test events are interleaved in time with the
     # training ones, so nothing is decayed there.
@@ -194,15 +218,19 @@ def method_rankers(
     recent = popular_products(train, since=recent_from) if prepared.split.test_time else popular
     neighbours = {variant: item_item_neighbours(data, method=variant, n=NEIGHBOURS) for variant in variants}
     together = bought_together(train, n=NEIGHBOURS)
-    # The served list is the shop's: its method and its neighbour-list length (the defaults).
-    shop_neighbours = item_item_neighbours(data)
+    by_category = popular_by_category(recent, categories or {})
 
     def ranked_popular(ranking: Sequence[int], source: str) -> Ranker:
         return lambda shopper, history, exclude, k, repeat: _from_ranking(source, _top_excluding(ranking, exclude, k))
 
     def from_neighbours(lists, source: str) -> Ranker:
-        return lambda shopper, history, exclude, k, repeat: _from_pairs(
-            source, recommend_from_history(lists, history, k=k, exclude=exclude, include_history=repeat)
+        return lambda shopper, history, exclude, k, repeat: neighbour_candidates(
+            lists, history, k=k, source=source, exclude=exclude, include_history=repeat
+        )
+
+    def category_ranker(shopper, history, exclude, k, repeat):
+        return popular_in_categories(
+            history, category_of=categories or {}, popular_by_category=by_category, k=k, exclude=exclude
         )
 
     rankers: dict[str, Ranker] = {
@@ -212,14 +240,147 @@ def method_rankers(
     for variant in variants:
         rankers[f"item_item_{variant}"] = from_neighbours(neighbours[variant], f"item_item_{variant}")
     rankers["bought_together"] = from_neighbours(together, "bought_together")
+    if categories:
+        rankers["popular_category"] = category_ranker
     if visual is not None:
         rankers["visual"] = lambda shopper, history, exclude, k, repeat: _from_ranking(
             "visual", visual(history, exclude, k)
         )
-    rankers["served"] = lambda shopper, history, exclude, k, repeat: _from_pairs(
-        "served", served_list(shop_neighbours, history, recent, k=k, exclude=exclude, include_history=repeat)
+    if not blends:
+        return rankers
+    repeatable = repeat_products(
+        (event.shopper, event.product_id, event.basket or event.created_at.date().isoformat())
+        for event in train
+        if event.kind == PURCHASE
+    )
+    if hybrid_weights is None:
+        hybrid_weights = blend_tune(prepared, variants=variants, visual=visual, categories=categories)["weights"]
+    rankers["hybrid"] = blend_ranker(
+        {name: ranker for name, ranker in rankers.items() if name not in BLENDS},
+        hybrid_weights,
+        bought=prepared.bought_before,
+        repeatable=repeatable,
+        categories=categories,
+        source="hybrid",
+    )
+    # The served list's sources as the shop stores and reads them: BM25 item-item and basket lists of
+    # the shop's length, the last week's best-sellers, overall and per category.
+    shop_sources: dict[str, Ranker] = {
+        "item_item_bm25": from_neighbours(item_item_neighbours(data, n=SHOP_NEIGHBOURS), "item_item_bm25"),
+        "bought_together": from_neighbours(bought_together(train, n=SHOP_NEIGHBOURS), "bought_together"),
+        "popularity_recent": ranked_popular(recent, "popularity_recent"),
+    }
+    if categories:
+        shop_sources["popular_category"] = category_ranker
+    rankers["served"] = blend_ranker(
+        shop_sources,
+        served_weights if served_weights is not None else weights_load(),
+        bought=prepared.bought_before,
+        repeatable=repeatable,
+        categories=categories,
+        source="served",
     )
     return rankers
+
+
+def popular_by_category(ranking: Sequence[int], categories: Mapping[int, int]) -> dict[int, list[int]]:
+    """A best-seller ranking cut per category, each in the ranking's order."""
+    found: dict[int, list[int]] = defaultdict(list)
+    for product in ranking:
+        category = categories.get(product)
+        if category is not None:
+            found[category].append(product)
+    return dict(found)
+
+
+def blend_ranker(
+    sources: Mapping[str, Ranker],
+    weights: Mapping[str, float],
+    *,
+    bought: Mapping[str, Collection[int]],
+    repeatable: Collection[int],
+    categories: Mapping[int, int] | None,
+    source: str,
+) -> Ranker:
+    """A Ranker fusing `sources` by hybrid.blend: each asked for k + POOL_EXTRA candidates."""
+    used = {name: ranker for name, ranker in sources.items() if weights.get(name, 0.0) > 0}
+
+    def rank(shopper, history, exclude, k, repeat):
+        lists = {name: ranker(shopper, history, exclude, k + POOL_EXTRA, repeat) for name, ranker in used.items()}
+        fused = blend(
+            lists,
+            weights,
+            k=k,
+            exclude=exclude,
+            bought=bought.get(shopper, ()),
+            repeatable=repeatable,
+            type_of=categories,
+        )
+        return [Candidate(item.product_id, item.score, source, item.because) for item in fused]
+
+    return rank
+
+
+def validation_split(split: Split, *, seed: int = 42) -> Split:
+    """A validation split carved from `split`'s training events only: for a date split the last
+    VALIDATION_DAYS before it (training before them), for a stratified one a stratified 75/25 split
+    of the training events. The test period's events never reach it."""
+    if split.description.startswith("stratified"):
+        inner = split_stratified(split.train, train_share=VALIDATION_SHARE, seed=seed)
+        inner.description = f"validation:{inner.description}"
+        return inner
+    if split.test_time is None:
+        raise EvaluationError("a date split without its split instant cannot be validated.")
+    start = split.test_time - timedelta(days=VALIDATION_DAYS)
+    inner = split_by_date(split.train, split=start)
+    inner.description = f"validation:{start.date().isoformat()}..{split.test_time.date().isoformat()}"
+    inner.half_life_days = split.half_life_days
+    return inner
+
+
+def blend_tune(
+    prepared: Prepared,
+    *,
+    k: int = DEFAULT_K,
+    variants: Sequence[str] = ITEM_ITEM_VARIANTS,
+    visual: Callable[[Sequence[int], Collection[int], int], list[int]] | None = None,
+    categories: Mapping[int, int] | None = None,
+    method: str = "rrf",
+) -> dict[str, Any]:
+    """The hybrid's weights: every method trained on the validation split's training part, blended
+    by coordinate ascent on NDCG@k of its validation shoppers (at most VALIDATION_SHOPPERS, a seeded
+    sample). Returns {"weights", "validation", "ndcg", "shoppers", "method"}."""
+    inner = prepare(validation_split(prepared.split))
+    rankers = method_rankers(inner, variants=variants, visual=visual, categories=categories, blends=False)
+    shoppers = sorted(inner.truth)
+    if len(shoppers) > VALIDATION_SHOPPERS:
+        shoppers = sorted(random.Random(0).sample(shoppers, VALIDATION_SHOPPERS))
+    pool = k + POOL_EXTRA
+    lists: dict[str, dict[str, list[Candidate]]] = {}
+    options: dict[str, dict[str, Any]] = {}
+    for shopper in shoppers:
+        exclude = set(inner.bought_before.get(shopper, Counter()))
+        history = inner.history.get(shopper, [])
+        lists[shopper] = {name: ranker(shopper, history, exclude, pool, False) for name, ranker in rankers.items()}
+        options[shopper] = {"exclude": exclude, "type_of": categories}
+    truth = {shopper: inner.truth[shopper] for shopper in shoppers}
+    weights, score = weights_tune(lists, truth, k=k, score=ndcg_at_k, method=method, blend_options=options)
+    return {
+        "weights": weights,
+        "validation": inner.split.description,
+        "ndcg": round(score, 4),
+        "shoppers": len(shoppers),
+        "method": method,
+    }
+
+
+def ndcg_at_k(ranked: Sequence[int], relevant: Collection[int], k: int) -> float:
+    """Binary-gain NDCG@k of one list (as evaluation.metrics.ranking_metrics computes it)."""
+    if not relevant:
+        return 0.0
+    dcg = sum(1 / math.log2(rank + 2) for rank, product in enumerate(ranked[:k]) if product in relevant)
+    ideal = sum(1 / math.log2(rank + 2) for rank in range(min(len(relevant), k)))
+    return dcg / ideal
 
 
 def methods_lists(
@@ -262,9 +423,21 @@ def evaluate(
     variants: Sequence[str] = ITEM_ITEM_VARIANTS,
     visual: Callable[[Sequence[int], Collection[int], int], list[int]] | None = None,
     repeat: bool = True,
+    categories: Mapping[int, int] | None = None,
+    served_weights: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Every method's metrics at k, in the report's "interactions" shape (without layout)."""
-    rankers = method_rankers(prepared, variants=variants, visual=visual)
+    """Every method's metrics at k, in the report's "interactions" shape (without layout); `blend`
+    holds the hybrid's tuned weights (with their validation split) and the served weights."""
+    tuning = blend_tune(prepared, k=k, variants=variants, visual=visual, categories=categories)
+    served_weights = dict(served_weights) if served_weights is not None else weights_load()
+    rankers = method_rankers(
+        prepared,
+        variants=variants,
+        visual=visual,
+        categories=categories,
+        hybrid_weights=tuning["weights"],
+        served_weights=served_weights,
+    )
     lists = methods_lists(prepared, k=k, rankers=rankers)
     methods = {
         name: ranking_metrics(per_shopper, prepared.truth, prepared.catalogue, k=k)
@@ -276,6 +449,7 @@ def evaluate(
         "train_events": prepared.train_events,
         "test_users": len(prepared.truth),
         "methods": methods,
+        "blend": {"hybrid": tuning, "served": {"weights": served_weights}},
     }
     if repeat:
         repeat_lists = methods_lists(prepared, k=k, rankers=rankers, repeat=True)
@@ -362,6 +536,14 @@ def visual_ranker(vectors: Mapping[int, Sequence[float]], candidates: Collection
     return rank
 
 
+def categories_from_database() -> dict[int, int]:
+    """Each product's article type (category id), for products that have one."""
+    from shop.models import Product
+
+    rows = Product.objects.filter(category__isnull=False).values_list("pk", "category_id")
+    return dict(rows.iterator(chunk_size=5000))
+
+
 def vectors_from_database() -> dict[int, list[float]]:
     """Ready image vectors of the active model, by product id."""
     from recommendations.models import ProductEmbedding
@@ -419,6 +601,7 @@ def interactions_evaluate(
     test_until: str | None = None,
     k: int = DEFAULT_K,
     vectors: Mapping[int, Sequence[float]] | None = None,
+    categories: Mapping[int, int] | None = None,
 ) -> dict[str, Any]:
     """The whole run: split, train every method, evaluate. Returns report.json's content."""
     if k < 1:
@@ -432,7 +615,7 @@ def interactions_evaluate(
             f"({prepared.split.description})."
         )
     visual = visual_ranker(vectors, prepared.catalogue) if vectors else None
-    result = evaluate(prepared, k=k, visual=visual, repeat=True)
+    result = evaluate(prepared, k=k, visual=visual, repeat=True, categories=categories)
     repeat = result.pop("repeat")
     return {"interactions": {"layout": layout, **result}, "repeat": repeat}
 
@@ -442,7 +625,9 @@ def interactions_evaluate_database(**options: Any) -> dict[str, Any]:
     from evaluation.runs import git_commit
 
     vectors = vectors_from_database() if options["layout"] == "hm" else None
-    report = interactions_evaluate(events_from_database(), vectors=vectors, **options)
+    report = interactions_evaluate(
+        events_from_database(), vectors=vectors, categories=categories_from_database(), **options
+    )
     report["git_commit"] = git_commit()
     report["created_at"] = datetime.now(UTC).replace(microsecond=0).isoformat()
     return report
