@@ -36,6 +36,7 @@ from recommendations.collaborative import (
 from recommendations.hybrid import (
     POOL_EXTRA,
     blend,
+    exclusions,
     neighbour_candidates,
     popular_in_categories,
     repeat_products,
@@ -258,7 +259,6 @@ def method_rankers(
     rankers["hybrid"] = blend_ranker(
         {name: ranker for name, ranker in rankers.items() if name not in BLENDS},
         hybrid_weights,
-        bought=prepared.bought_before,
         repeatable=repeatable,
         categories=categories,
         source="hybrid",
@@ -275,7 +275,6 @@ def method_rankers(
     rankers["served"] = blend_ranker(
         shop_sources,
         served_weights if served_weights is not None else weights_load(),
-        bought=prepared.bought_before,
         repeatable=repeatable,
         categories=categories,
         source="served",
@@ -297,25 +296,18 @@ def blend_ranker(
     sources: Mapping[str, Ranker],
     weights: Mapping[str, float],
     *,
-    bought: Mapping[str, Collection[int]],
     repeatable: Collection[int],
     categories: Mapping[int, int] | None,
     source: str,
 ) -> Ranker:
-    """A Ranker fusing `sources` by hybrid.blend: each asked for k + POOL_EXTRA candidates."""
+    """A Ranker fusing `sources` by hybrid.blend as the shop does: each asked for k + POOL_EXTRA
+    candidates, leaving out (as well as `exclude`) the shopper's history unless it is `repeatable`."""
     used = {name: ranker for name, ranker in sources.items() if weights.get(name, 0.0) > 0}
 
     def rank(shopper, history, exclude, k, repeat):
-        lists = {name: ranker(shopper, history, exclude, k + POOL_EXTRA, repeat) for name, ranker in used.items()}
-        fused = blend(
-            lists,
-            weights,
-            k=k,
-            exclude=exclude,
-            bought=bought.get(shopper, ()),
-            repeatable=repeatable,
-            type_of=categories,
-        )
+        banned = exclusions(history, repeatable, exclude)
+        lists = {name: ranker(shopper, history, banned, k + POOL_EXTRA, repeat) for name, ranker in used.items()}
+        fused = blend(lists, weights, k=k, exclude=banned, type_of=categories)
         return [Candidate(item.product_id, item.score, source, item.because) for item in fused]
 
     return rank
@@ -485,6 +477,28 @@ def events_from_files(root, layout: str) -> list[EventRow]:
     Products are numbered by SKU in order of first appearance; bad rows are left out as the
     importer leaves them out.
     """
+    return _events_from_files(root, layout)[0]
+
+
+def history_from_files(root, layout: str) -> tuple[list[EventRow], dict[int, int]]:
+    """events_from_files and each product's article type (numbered in order of first appearance), as
+    the importer files them: H&M's (index group, product group, product type); the other layouts
+    have none."""
+    from pathlib import Path
+
+    from events.imports import hm_articles
+
+    events, ids = _events_from_files(root, layout)
+    categories: dict[int, int] = {}
+    if layout == "hm":
+        numbers: dict[tuple[str, str, str], int] = {}
+        for row in hm_articles(Path(root), {}):
+            if getattr(row, "category", None) and row.sku in ids:
+                categories[ids[row.sku]] = numbers.setdefault(row.category, len(numbers) + 1)
+    return events, categories
+
+
+def _events_from_files(root, layout: str) -> tuple[list[EventRow], dict[str, int]]:
     from pathlib import Path
 
     from events.imports import hm_transactions, movielens_events, retail_events, retail_file
@@ -506,7 +520,7 @@ def events_from_files(root, layout: str) -> list[EventRow]:
         shopper = f"customer:{event.customer_key}" if event.customer_key else ""
         events.append(EventRow(shopper, product, event.kind, event.quantity, event.created_at, event.basket))
     events.sort(key=lambda event: event.created_at)
-    return events
+    return events, ids
 
 
 def visual_ranker(vectors: Mapping[int, Sequence[float]], candidates: Collection[int], *, recent: int = 10):

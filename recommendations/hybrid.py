@@ -55,7 +55,7 @@ REASON_FALLBACK = "Recommended for you"
 class Blended:
     product_id: int
     score: float
-    source: str  # the source that contributed most to the score
+    source: str  # the `source` of the candidate that contributed most to the score
     because: int | None  # that source's candidate's `because`
 
 
@@ -72,8 +72,6 @@ def blend(
     k: int,
     method: str = "rrf",
     exclude: Collection[int] = (),
-    bought: Collection[int] = (),
-    repeatable: Collection[int] = (),
     type_of: Mapping[int, Hashable] | None = None,
     type_cap: float = TYPE_CAP,
 ) -> list[Blended]:
@@ -81,13 +79,13 @@ def blend(
 
     `method` "rrf": a candidate at rank r (0-based, in its source's order) earns weight / (RRF_OFFSET
     + r) from that source; "score": weight x score / the source's best score. Contributions add up.
-    `exclude` never appears; `bought` only when in `repeatable`. With `type_of` (product -> its
+    `exclude` never appears (see `exclusions`). With `type_of` (product -> its
     article type), no type holds more than max(1, floor(type_cap x k)) places while other products
     remain; products without a type are not capped.
     """
     if method not in ("rrf", "score"):
         raise ValueError(f"unknown blend method {method!r}; expected rrf or score")
-    banned = set(exclude) | (set(bought) - set(repeatable))
+    banned = set(exclude)
     scores: dict[int, float] = defaultdict(float)
     best: dict[int, tuple[float, str, int | None]] = {}
     for source, candidates in lists.items():
@@ -111,7 +109,7 @@ def blend(
                 continue
             scores[product] += gain
             if product not in best or gain > best[product][0]:
-                best[product] = (gain, source, candidate.because)
+                best[product] = (gain, candidate.source, candidate.because)
     ranked = sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
     chosen = _capped(ranked, k, type_of, type_cap)
     return [Blended(product, score, best[product][1], best[product][2]) for product, score in chosen]
@@ -137,6 +135,12 @@ def _capped(
             return out
     # Fewer than k of other types: the held-back ones fill the list rather than leave it short.
     return sorted(out + held[: k - len(out)], key=lambda pair: (-pair[1], pair[0]))
+
+
+def exclusions(history: Iterable[int], repeatable: Collection[int], extra: Iterable[int] = ()) -> set[int]:
+    """What a shopper's list leaves out: what they already bought or looked at, unless it is a
+    repeat-purchase kind (`repeat_products`), and `extra` (the cart, what cannot be bought)."""
+    return set(extra) | {product for product in history if product not in repeatable}
 
 
 def reason(item: Blended, *, names: Mapping[int, str], categories: Mapping[int, str] | None = None) -> str:

@@ -814,7 +814,8 @@ def shopper_recommended_list(
     (their user's events, else their session's), fused by hybrid.blend with the served weights
     (recommendations/blend_weights.json), as the offline evaluation's `served` method does. Only
     products that can be bought (active, in stock, with a price); never what is in the cart
-    (exclude_ids) nor what the shopper bought unless shoppers buy it again (hybrid.repeat_rule);
+    (exclude_ids) nor what the shopper bought or viewed, unless shoppers buy it again
+    (hybrid.repeat_rule);
     no article type holds more than hybrid.TYPE_CAP of the list. Each item says why, from the
     source that contributed most. Only the neighbour tables are trained: new clicks change the list
     at once.
@@ -822,13 +823,12 @@ def shopper_recommended_list(
     At most eleven queries: history, the repeat rates of what was bought, the active versions, one
     or two per source (the best-sellers cached) and the products.
     """
-    from recommendations.hybrid import POOL_EXTRA, blend, reason, weights_load
+    from recommendations.hybrid import POOL_EXTRA, blend, exclusions, reason, weights_load
 
     history = shopper_history(user=user, session_key=session_key)
-    exclude = set(exclude_ids) | (history.bought - products_repeatable(product_ids=history.bought))
+    exclude = exclusions(history.products, products_repeatable(product_ids=history.bought), exclude_ids)
     pool = k + POOL_EXTRA
     weights = weights_load()
-    weights.setdefault("popularity", weights.get("popularity_recent", 0.0))  # the all-time fallback
     lists = {
         name: selector(history=history, k=pool, exclude=exclude)
         for name, selector in RECOMMENDED_SOURCES.items()
@@ -843,7 +843,7 @@ def shopper_recommended_list(
     }
     unbuyable = candidates - buyable
     type_of = {pk: products[pk].category_id for pk in buyable if products[pk].category_id}
-    ranked = blend(lists, weights, k=k, exclude=exclude | unbuyable, bought=history.bought, type_of=type_of)
+    ranked = blend(lists, weights, k=k, exclude=exclude | unbuyable, type_of=type_of)
     names = {pk: product.name for pk, product in products.items()}
     kinds = {pk: _kind_label(products[pk]) for pk in buyable if products[pk].category_id}
     items = [
