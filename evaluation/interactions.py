@@ -28,6 +28,7 @@ from recommendations.collaborative import (
     DEFAULT_HALF_LIFE_DAYS,
     PURCHASE,
     EventRow,
+    InteractionMatrix,
     bought_together,
     interaction_matrix,
     item_item_neighbours,
@@ -263,23 +264,47 @@ def method_rankers(
         categories=categories,
         source="hybrid",
     )
-    # The served list's sources as the shop stores and reads them: BM25 item-item and basket lists of
-    # the shop's length, the last week's best-sellers, overall and per category.
-    shop_sources: dict[str, Ranker] = {
-        "item_item_bm25": from_neighbours(item_item_neighbours(data, n=SHOP_NEIGHBOURS), "item_item_bm25"),
-        "bought_together": from_neighbours(bought_together(train, n=SHOP_NEIGHBOURS), "bought_together"),
-        "popularity_recent": ranked_popular(recent, "popularity_recent"),
-    }
-    if categories:
-        shop_sources["popular_category"] = category_ranker
     rankers["served"] = blend_ranker(
-        shop_sources,
+        served_sources(prepared, categories=categories, data=data),
         served_weights if served_weights is not None else weights_load(),
         repeatable=repeatable,
         categories=categories,
         source="served",
     )
     return rankers
+
+
+def served_sources(
+    prepared: Prepared, *, categories: Mapping[int, int] | None = None, data: InteractionMatrix | None = None
+) -> dict[str, Ranker]:
+    """The served list's sources as the shop stores and reads them: BM25 item-item and basket lists of
+    the shop's length, the last week's best-sellers, overall and per category."""
+    train = prepared.split.train
+    if data is None:
+        data = interaction_matrix(train, now=prepared.split.test_time, half_life_days=prepared.split.half_life_days)
+    recent_from = (prepared.split.test_time or datetime.max) - timedelta(days=RECENT_DAYS)
+    recent = popular_products(train, since=recent_from) if prepared.split.test_time else popular_products(train)
+    by_category = popular_by_category(recent, categories or {})
+    item_item = item_item_neighbours(data, n=SHOP_NEIGHBOURS)
+    together = bought_together(train, n=SHOP_NEIGHBOURS)
+
+    def from_neighbours(lists, source: str) -> Ranker:
+        return lambda shopper, history, exclude, k, repeat: neighbour_candidates(
+            lists, history, k=k, source=source, exclude=exclude, include_history=repeat
+        )
+
+    sources: dict[str, Ranker] = {
+        "item_item_bm25": from_neighbours(item_item, "item_item_bm25"),
+        "bought_together": from_neighbours(together, "bought_together"),
+        "popularity_recent": lambda shopper, history, exclude, k, repeat: _from_ranking(
+            "popularity_recent", _top_excluding(recent, exclude, k)
+        ),
+    }
+    if categories:
+        sources["popular_category"] = lambda shopper, history, exclude, k, repeat: popular_in_categories(
+            history, category_of=categories, popular_by_category=by_category, k=k, exclude=exclude
+        )
+    return sources
 
 
 def popular_by_category(ranking: Sequence[int], categories: Mapping[int, int]) -> dict[int, list[int]]:

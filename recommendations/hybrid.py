@@ -25,6 +25,7 @@ from pathlib import Path
 from recommendations.candidates import Candidate
 
 RRF_OFFSET = 10  # reciprocal rank 1/(offset + rank): the head of a list is not worth 10x its tenth item
+EVIDENCE_ITEMS = 10  # a neighbour source's evidence: the share of this many latest products with neighbours
 TYPE_CAP = 0.4  # no article type fills more than this share of a list
 DEFAULT_SOURCE_WEIGHT = 0.0  # a source nobody tuned yet is not served (it is measured as its own method)
 POOL_EXTRA = 24  # each source is asked for k + this, so filters still leave k
@@ -49,6 +50,15 @@ REASONS: dict[str, str] = {
     "user_user": "Shoppers with similar taste bought this",
 }
 REASON_FALLBACK = "Recommended for you"
+
+
+class Evidence(list):
+    """A source's candidates (a plain list of Candidate) with how much the source had to go on for this
+    shopper, 0 to 1: `blend` weighs the source by it."""
+
+    def __init__(self, candidates: Iterable[Candidate] = (), *, evidence: float = 1.0) -> None:
+        super().__init__(candidates)
+        self.evidence = evidence
 
 
 @dataclass(frozen=True)
@@ -81,7 +91,9 @@ def blend(
     + r) from that source; "score": weight x score / the source's best score. Contributions add up.
     `exclude` never appears (see `exclusions`). With `type_of` (product -> its
     article type), no type holds more than max(1, floor(type_cap x k)) places while other products
-    remain; products without a type are not capped.
+    remain; products without a type are not capped. A source's list may say how much it had to go on
+    (`Evidence`, 0 to 1; 1 when it does not say): its weight is multiplied by that, so a shopper whose
+    history has little behind a source leans on the others.
     """
     if method not in ("rrf", "score"):
         raise ValueError(f"unknown blend method {method!r}; expected rrf or score")
@@ -91,6 +103,9 @@ def blend(
     for source, candidates in lists.items():
         weight = weights.get(source, DEFAULT_SOURCE_WEIGHT)
         if weight <= 0 or not candidates:
+            continue
+        weight *= getattr(candidates, "evidence", 1.0)
+        if weight <= 0:
             continue
         top = max((c.score for c in candidates), default=0.0)
         rank = 0
@@ -197,6 +212,54 @@ def repeat_rule(
 # --- Tuning the weights on a validation split ------------------------------------------------------
 
 
+def coordinate_ascent(
+    sources: Sequence[str],
+    objective: Callable[[Mapping[str, float]], float],
+    *,
+    grid: Sequence[float] = WEIGHT_GRID,
+    rounds: int = 2,
+) -> tuple[dict[str, float], float]:
+    """Each source's weight in turn set to the grid value that maximises `objective`, the others held;
+    `rounds` passes, from every weight 1. A tie moves to the smaller weight (a source that adds nothing
+    ends at 0), so the result is deterministic. Returns the weights and their objective."""
+    weights = dict.fromkeys(sorted(sources), 1.0)
+    current = objective(weights)
+    for _ in range(rounds):
+        changed = False
+        for source in sorted(sources):
+            best_weight, best_score = weights[source], current
+            for value in grid:
+                if value == weights[source]:
+                    continue
+                trial = objective({**weights, source: value})
+                if trial > best_score + 1e-12 or (abs(trial - best_score) <= 1e-12 and value < best_weight):
+                    best_weight, best_score = value, trial
+            if best_weight != weights[source]:
+                weights[source], current, changed = best_weight, best_score, True
+        if not changed:
+            break
+    return weights, current
+
+
+def blended_score(
+    lists: Mapping[str, Mapping[str, Sequence[Candidate]]],
+    truth: Mapping[str, Collection[int]],
+    weights: Mapping[str, float],
+    *,
+    k: int,
+    score: Callable[[Sequence[int], Collection[int], int], float],
+    method: str = "rrf",
+    blend_options: Mapping[str, Mapping] | None = None,
+) -> float:
+    """The mean `score(list, relevant, k)` of the blend over the shoppers of `truth`."""
+    options = blend_options or {}
+    total = 0.0
+    for shopper, relevant in truth.items():
+        ranked = blend(lists.get(shopper, {}), weights, k=k, method=method, **options.get(shopper, {}))
+        total += score([item.product_id for item in ranked], relevant, k)
+    return total / len(truth) if truth else 0.0
+
+
 def weights_tune(
     lists: Mapping[str, Mapping[str, Sequence[Candidate]]],
     truth: Mapping[str, Collection[int]],
@@ -208,40 +271,15 @@ def weights_tune(
     rounds: int = 2,
     blend_options: Mapping[str, Mapping] | None = None,
 ) -> tuple[dict[str, float], float]:
-    """Coordinate ascent: each source's weight in turn set to the grid value that maximises the mean
-    `score(list, relevant, k)` over the validation shoppers, the others held; `rounds` passes. Starts
-    from every weight 1; ties keep the current weight (then the smaller one), so the result is
-    deterministic. `lists`: shopper -> source -> candidates on the validation split; `truth`: what each
-    bought there. `blend_options`: per-shopper keyword arguments of `blend` (exclude, bought...).
-    Returns the weights and their validation score."""
+    """coordinate_ascent of the mean `score` over the validation shoppers. `lists`: shopper -> source
+    -> candidates on the validation split; `truth`: what each bought there; `blend_options`: per-shopper
+    keyword arguments of `blend` (exclude, type_of). Returns the weights and their validation score."""
     sources = sorted({source for per_source in lists.values() for source in per_source})
-    weights = dict.fromkeys(sources, 1.0)
-    options = blend_options or {}
 
-    def mean_score(candidate_weights: Mapping[str, float]) -> float:
-        total = 0.0
-        for shopper, relevant in truth.items():
-            per_source = lists.get(shopper, {})
-            ranked = blend(per_source, candidate_weights, k=k, method=method, **options.get(shopper, {}))
-            total += score([item.product_id for item in ranked], relevant, k)
-        return total / len(truth) if truth else 0.0
+    def objective(weights: Mapping[str, float]) -> float:
+        return blended_score(lists, truth, weights, k=k, score=score, method=method, blend_options=blend_options)
 
-    current = mean_score(weights)
-    for _ in range(rounds):
-        changed = False
-        for source in sources:
-            best_weight, best_score = weights[source], current
-            for value in grid:
-                if value == weights[source]:
-                    continue
-                trial = mean_score({**weights, source: value})
-                if trial > best_score + 1e-12 or (abs(trial - best_score) <= 1e-12 and value < best_weight):
-                    best_weight, best_score = value, trial
-            if best_weight != weights[source]:
-                weights[source], current, changed = best_weight, best_score, True
-        if not changed:
-            break
-    return weights, current
+    return coordinate_ascent(sources, objective, grid=grid, rounds=rounds)
 
 
 # --- A source: popular in the shopper's categories -------------------------------------------------
@@ -260,22 +298,19 @@ def popular_in_categories(
     """Recent best-sellers of the categories of the shopper's CATEGORY_HISTORY latest products.
 
     A category's share of those products weighs its best-sellers: score share / (RRF_OFFSET + rank in
-    the category). `because` is the shopper's latest product of that category; the history itself and
-    `exclude` never appear. Best first, ties by id.
+    the category). The history itself and `exclude` never appear. Best first, ties by id.
     """
     counts: dict[Hashable, int] = defaultdict(int)
-    latest: dict[Hashable, int] = {}
     for product in history[:CATEGORY_HISTORY]:
         category = category_of.get(product)
         if category is None:
             continue
         counts[category] += 1
-        latest.setdefault(category, product)
     if not counts:
         return []
     total = sum(counts.values())
     banned = set(exclude) | set(history)
-    scores: dict[int, tuple[float, int]] = {}
+    scores: dict[int, float] = {}
     for category, count in counts.items():
         rank = 0
         for product in popular_by_category.get(category, ()):
@@ -285,10 +320,10 @@ def popular_in_categories(
                 continue
             score = count / total / (RRF_OFFSET + rank)
             rank += 1
-            if product not in scores or score > scores[product][0]:
-                scores[product] = (score, latest[category])
-    ranked = sorted(scores.items(), key=lambda pair: (-pair[1][0], pair[0]))[:k]
-    return [Candidate(product, score, "popular_category", because) for product, (score, because) in ranked]
+            scores[product] = max(scores.get(product, 0.0), score)
+    ranked = sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))[:k]
+    # No `because`: the reason names the product's own kind, and the source needs no evidence.
+    return [Candidate(product, score, "popular_category") for product, score in ranked]
 
 
 def neighbour_candidates(
@@ -301,7 +336,7 @@ def neighbour_candidates(
     include_history: bool = False,
 ) -> list[Candidate]:
     """collaborative.recommend_from_history as Candidates, each `because` the history product it is
-    most similar to (the most recent one on ties)."""
+    most similar to (the most recent one on ties), with the list's Evidence."""
     from recommendations.collaborative import recommend_from_history
 
     ranked = recommend_from_history(neighbours, history, k=k, exclude=exclude, include_history=include_history)
@@ -311,4 +346,9 @@ def neighbour_candidates(
         for neighbour, score in neighbours.get(product, ()):
             if neighbour in wanted and (neighbour not in because or score > because[neighbour][0]):
                 because[neighbour] = (score, product)
-    return [Candidate(product, score, source, because.get(product, (0.0, None))[1]) for product, score in ranked]
+    found = [Candidate(product, score, source, because.get(product, (0.0, None))[1]) for product, score in ranked]
+    # Evidence: the squared share of the shopper's EVIDENCE_ITEMS latest products that have neighbours
+    # at all (collaborative.served_list's rule), so sparse histories lean on the best-sellers.
+    latest = list(dict.fromkeys(history))[:EVIDENCE_ITEMS]
+    share = sum(1 for product in latest if neighbours.get(product)) / len(latest) if latest else 0.0
+    return Evidence(found, evidence=share**2)

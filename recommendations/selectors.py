@@ -770,6 +770,9 @@ def similar_items_candidates(*, history: ShopperHistory, k: int, exclude: set[in
     return [Candidate(product, score, "similar_items", anchor) for product, score in rows]
 
 
+# Sources that are the same for everyone: a list made of them alone is "Popular now".
+GENERAL_SOURCES = frozenset({"popularity_recent"})
+
 # Source name -> selector. A new source is one entry here (and its weight in blend_weights.json).
 RECOMMENDED_SOURCES = {
     "item_item_bm25": item_item_bm25_candidates,
@@ -854,7 +857,8 @@ def shopper_recommended_list(
         )
         for item in ranked
     ]
-    personal = any(item.source not in ("popularity_recent", "popularity") for item in ranked)
+    # Personal once any source that reads the history has something to go on.
+    personal = any(found for name, found in lists.items() if name not in GENERAL_SOURCES)
     versions = RecommenderModel.objects.filter(is_active=True).order_by("kind").values_list("kind", "version")
     used = ", ".join(f"{kind} v{version}" for kind, version in versions)
     model = f"hybrid: {used}" if used else None

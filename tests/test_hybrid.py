@@ -120,9 +120,9 @@ def test_popular_in_categories_weighs_each_category_by_its_share_of_the_latest_h
         k=3,
     )
     assert found == [
-        Candidate(20, pytest.approx(2 / 3 / RRF_OFFSET), "popular_category", 10),
-        Candidate(21, pytest.approx(2 / 3 / (RRF_OFFSET + 1)), "popular_category", 10),
-        Candidate(30, pytest.approx(1 / 3 / RRF_OFFSET), "popular_category", 11),
+        Candidate(20, pytest.approx(2 / 3 / RRF_OFFSET), "popular_category"),
+        Candidate(21, pytest.approx(2 / 3 / (RRF_OFFSET + 1)), "popular_category"),
+        Candidate(30, pytest.approx(1 / 3 / RRF_OFFSET), "popular_category"),
     ]
 
 
