@@ -338,3 +338,73 @@ def test_split_without_an_instant_cannot_be_validated():
 
     with pytest.raises(EvaluationError, match="split instant"):
         validation_split(Split(description="date:x", train=[], test_purchases={}))
+
+
+# --- The served weights, chosen across histories (tune_blend_weights) ---
+
+
+def test_served_weights_are_chosen_on_the_validation_weeks_only():
+    from evaluation.blend_tuning import TuningRun, served_weights_tune
+
+    def tuned(validation: str, test: str) -> dict:
+        split = split_by_date(tuning_history(validation=validation, test=test), split=SPLIT)
+        return served_weights_tune([TuningRun("pairs", split, {}, 5)])
+
+    pairs = tuned("pairs", "popular")
+    assert pairs == tuned("pairs", "pairs")
+    assert pairs["weights"]["item_item_bm25"] > 0 and pairs["weights"]["popularity_recent"] == 0
+    assert pairs["histories"][0]["validation"] == "validation:2024-03-03..2024-03-31"
+    popular = tuned("popular", "popular")
+    assert popular["weights"]["popularity_recent"] > 0 and popular["weights"]["item_item_bm25"] == 0
+
+
+def movielens_files(folder, ratings: list[tuple[int, int, int]]) -> None:
+    folder.mkdir()
+    items = sorted({item for _, item, _ in ratings})
+    (folder / "u.item").write_text("".join(f"{item}|Movie {item}|01-Jan-1995\n" for item in items), encoding="latin-1")
+    rows = "".join(f"{user}\t{item}\t4\t{stamp}\n" for user, item, stamp in ratings)
+    (folder / "u.data").write_text(rows, encoding="latin-1")
+
+
+def test_tune_blend_weights_writes_the_file_the_shop_reads(tmp_path):
+    """Fans of one pair of films watch its other film; the command reads the files, tunes on the
+    training part of the stratified split and writes the weights, keeping the untuned shop-only ones."""
+    import json
+
+    from django.core.management import call_command
+
+    ratings = []
+    for user in range(60):
+        first = 2 * (user % 6)
+        ratings += [(user, first, 1000 + user), (user, first + 1, 2000 + user), (user, 50 + user % 3, 3000 + user)]
+        ratings += [(user, 40, 4000 + user)]
+    movielens_files(tmp_path / "ml", ratings)
+    output = tmp_path / "weights.json"
+    output.write_text(json.dumps({"weights": {"similar_items": 0.3, "old_source": 9}}))
+    call_command(
+        "tune_blend_weights", "--history", f"movielens:{tmp_path / 'ml'}:stratified:0.75:5", "--output", output
+    )
+    written = json.loads(output.read_text())
+    assert set(written["weights"]) == {"item_item_bm25", "bought_together", "popularity_recent", "similar_items"}
+    assert written["weights"]["similar_items"] == 0.3
+    history = written["tuning"]["histories"][0]
+    assert (history["name"], history["validation"], history["k"]) == (
+        "movielens",
+        "validation:stratified:0.75:seed42",
+        5,
+    )
+    assert written["tuning"]["command"].startswith("manage.py tune_blend_weights --history movielens:")
+
+
+def test_tune_blend_weights_refuses_bad_histories(tmp_path):
+    from django.core.management import CommandError, call_command
+
+    for spec, message in [
+        ("movielens:/nowhere:stratified:0.75", "does not exist"),
+        (f"movielens:{tmp_path}:weekly:3", "must look like"),
+        (f"movielens:{tmp_path}:stratified:0.75:0", "at least 1"),
+        (f"movielens:{tmp_path}:stratified:0.75", "u.item not found|u.data not found"),
+    ]:
+        with pytest.raises(CommandError, match=message):
+            call_command("tune_blend_weights", "--history", spec, "--output", tmp_path / "w.json")
+    assert not (tmp_path / "w.json").exists()
