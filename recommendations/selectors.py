@@ -823,8 +823,9 @@ def shopper_recommended_list(
     source that contributed most. Only the neighbour tables are trained: new clicks change the list
     at once.
 
-    At most eleven queries: history, the repeat rates of what was bought, the active versions, one
-    or two per source (the best-sellers cached) and the products.
+    Ten queries at most: history, the repeat rates of what was bought, one per source but two for
+    similar_items (the best-sellers cached; their all-time fallback or a re-read for a long history
+    adds one), the products and the active versions.
     """
     from recommendations.hybrid import POOL_EXTRA, blend, exclusions, reason, weights_load
 
