@@ -32,7 +32,7 @@ from evaluation.interactions import (
     validation_split,
 )
 from recommendations.collaborative import popular_products
-from recommendations.hybrid import POOL_EXTRA, WEIGHTS_FILE, blended_score, coordinate_ascent
+from recommendations.hybrid import POOL_EXTRA, TYPE_CAP, WEIGHTS_FILE, blended_score, coordinate_ascent
 
 RATIO_FLOOR = 1e-4  # an NDCG of 0 on a validation split counts as this (the logarithm needs > 0)
 UNTUNED = ("similar_items",)  # shop-only sources the offline protocol cannot score (new products)
@@ -46,9 +46,12 @@ class TuningRun:
     k: int
 
 
-def served_weights_tune(runs: Sequence[TuningRun]) -> dict[str, Any]:
+def served_weights_tune(
+    runs: Sequence[TuningRun], *, method: str = "rrf", type_cap: float = TYPE_CAP
+) -> dict[str, Any]:
     """The served sources' weights maximising the geometric mean of (blend / popularity) NDCG@k over
-    the runs' validation splits. Returns {"weights", "objective", "histories": [...]}."""
+    the runs' validation splits; `method` and `type_cap` as hybrid.blend's (to measure the others).
+    Returns {"weights", "objective", "histories": [...], "method", "type_cap"}."""
     groups = []
     sources: set[str] = set()
     for run in runs:
@@ -64,14 +67,16 @@ def served_weights_tune(runs: Sequence[TuningRun]) -> dict[str, Any]:
             banned = set(inner.bought_before.get(shopper, Counter())) | set(history)
             pool = run.k + POOL_EXTRA
             lists[shopper] = {name: ranker(shopper, history, banned, pool, False) for name, ranker in rankers.items()}
-            options[shopper] = {"exclude": banned, "type_of": run.categories or None}
+            options[shopper] = {"exclude": banned, "type_of": run.categories or None, "type_cap": type_cap}
             baseline[shopper] = _top_excluding(popular, banned, run.k)
         popularity = sum(ndcg_at_k(baseline[s], inner.truth[s], run.k) for s in inner.truth) / len(inner.truth)
         groups.append((run, inner, lists, options, popularity))
 
     def score(group, weights: Mapping[str, float]) -> float:
         run, inner, lists, options, _ = group
-        return blended_score(lists, inner.truth, weights, k=run.k, score=ndcg_at_k, blend_options=options)
+        return blended_score(
+            lists, inner.truth, weights, k=run.k, score=ndcg_at_k, method=method, blend_options=options
+        )
 
     def objective(weights: Mapping[str, float]) -> float:
         logs = [math.log(max(score(group, weights), RATIO_FLOOR) / max(group[4], RATIO_FLOOR)) for group in groups]
@@ -91,7 +96,13 @@ def served_weights_tune(runs: Sequence[TuningRun]) -> dict[str, Any]:
         for group in groups
         for run, inner, _, _, popularity in [group]
     ]
-    return {"weights": weights, "objective": round(math.exp(best), 4), "histories": histories}
+    return {
+        "weights": weights,
+        "objective": round(math.exp(best), 4),
+        "histories": histories,
+        "method": method,
+        "type_cap": type_cap,
+    }
 
 
 def tuning_run(spec: str) -> TuningRun:

@@ -407,4 +407,6 @@ def test_tune_blend_weights_refuses_bad_histories(tmp_path):
     ]:
         with pytest.raises(CommandError, match=message):
             call_command("tune_blend_weights", "--history", spec, "--output", tmp_path / "w.json")
+    with pytest.raises(CommandError, match="--type-cap must be above 0"):
+        call_command("tune_blend_weights", "--history", f"movielens:{tmp_path}:stratified:0.75", "--type-cap", "0")
     assert not (tmp_path / "w.json").exists()
