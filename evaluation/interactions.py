@@ -250,11 +250,7 @@ def method_rankers(
         )
     if not blends:
         return rankers
-    repeatable = repeat_products(
-        (event.shopper, event.product_id, event.basket or event.created_at.date().isoformat())
-        for event in train
-        if event.kind == PURCHASE
-    )
+    repeatable = repeatable_products(train)
     if hybrid_weights is None:
         hybrid_weights = blend_tune(prepared, variants=variants, visual=visual, categories=categories)["weights"]
     rankers["hybrid"] = blend_ranker(
@@ -264,28 +260,59 @@ def method_rankers(
         categories=categories,
         source="hybrid",
     )
-    rankers["served"] = blend_ranker(
-        served_sources(prepared, categories=categories, data=data),
-        served_weights if served_weights is not None else weights_load(),
-        repeatable=repeatable,
-        categories=categories,
-        source="served",
+    rankers["served"] = served_ranker(
+        prepared, categories=categories, data=data, weights=served_weights, repeatable=repeatable
     )
     return rankers
 
 
+def repeatable_products(train: Iterable[EventRow]) -> set[int]:
+    """hybrid.repeat_products over the training purchases (the occasion: basket, else day)."""
+    return repeat_products(
+        (event.shopper, event.product_id, event.basket or event.created_at.date().isoformat())
+        for event in train
+        if event.kind == PURCHASE
+    )
+
+
+def served_ranker(
+    prepared: Prepared,
+    *,
+    categories: Mapping[int, int] | None = None,
+    data: InteractionMatrix | None = None,
+    item_item: Mapping[int, Sequence[tuple[int, float]]] | None = None,
+    weights: Mapping[str, float] | None = None,
+    repeatable: Collection[int] | None = None,
+) -> Ranker:
+    """The shop's list as a Ranker: served_sources fused by hybrid.blend with the served weights
+    (recommendations/blend_weights.json unless given). `item_item` replaces the trained BM25 lists
+    (the admin scores a stored version's parameters this way)."""
+    return blend_ranker(
+        served_sources(prepared, categories=categories, data=data, item_item=item_item),
+        weights if weights is not None else weights_load(),
+        repeatable=repeatable if repeatable is not None else repeatable_products(prepared.split.train),
+        categories=categories,
+        source="served",
+    )
+
+
 def served_sources(
-    prepared: Prepared, *, categories: Mapping[int, int] | None = None, data: InteractionMatrix | None = None
+    prepared: Prepared,
+    *,
+    categories: Mapping[int, int] | None = None,
+    data: InteractionMatrix | None = None,
+    item_item: Mapping[int, Sequence[tuple[int, float]]] | None = None,
 ) -> dict[str, Ranker]:
     """The served list's sources as the shop stores and reads them: BM25 item-item and basket lists of
     the shop's length, the last week's best-sellers, overall and per category."""
     train = prepared.split.train
-    if data is None:
+    if data is None and item_item is None:
         data = interaction_matrix(train, now=prepared.split.test_time, half_life_days=prepared.split.half_life_days)
     recent_from = (prepared.split.test_time or datetime.max) - timedelta(days=RECENT_DAYS)
     recent = popular_products(train, since=recent_from) if prepared.split.test_time else popular_products(train)
     by_category = popular_by_category(recent, categories or {})
-    item_item = item_item_neighbours(data, n=SHOP_NEIGHBOURS)
+    if item_item is None:
+        item_item = item_item_neighbours(data, n=SHOP_NEIGHBOURS)
     together = bought_together(train, n=SHOP_NEIGHBOURS)
 
     def from_neighbours(lists, source: str) -> Ranker:
