@@ -566,9 +566,6 @@ ORDER BY COUNT(*) DESC, i.product_id
 LIMIT %(limit)s
 """
 
-REASON_POPULAR_WEEK = "Popular this week"
-REASON_POPULAR = "Popular in the shop"
-
 
 @dataclass(frozen=True)
 class RecommendedProduct:
@@ -646,7 +643,9 @@ def popular_recent_ids(*, limit: int = POPULAR_POOL) -> tuple[list[int], bool]:
 # names the method, so the tuned weights (recommendations/blend_weights.json) apply by name.
 
 
-def _stored_neighbour_candidates(*, kind: str, source: str, history: ShopperHistory, k: int, exclude: set[int]):
+def _stored_neighbour_candidates(
+    *, kind: str, source: str, history: ShopperHistory, k: int, exclude: set[int]
+) -> list[Candidate]:
     from recommendations.hybrid import neighbour_candidates
 
     if not history.products:
