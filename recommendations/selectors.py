@@ -814,7 +814,8 @@ def shopper_recommended_list(
 ) -> RecommendedList:
     """ "Recommended for you": every source of RECOMMENDED_SOURCES over the shopper's live history
     (their user's events, else their session's), fused by hybrid.blend with the served weights
-    (recommendations/blend_weights.json), as the offline evaluation's `served` method does. Only
+    (RECOMMENDED_BLEND_WEIGHTS_FILE, by default recommendations/blend_weights.json), as the offline
+    evaluation's `served` method does. Only
     products that can be bought (active, in stock, with a price); never what is in the cart
     (exclude_ids) nor what the shopper bought or viewed, unless shoppers buy it again
     (hybrid.repeat_rule);
@@ -831,7 +832,7 @@ def shopper_recommended_list(
     history = shopper_history(user=user, session_key=session_key)
     exclude = exclusions(history.products, products_repeatable(product_ids=history.bought), exclude_ids)
     pool = k + POOL_EXTRA
-    weights = weights_load()
+    weights = weights_load(settings.RECOMMENDED_BLEND_WEIGHTS_FILE or None)
     lists = {
         name: selector(history=history, k=pool, exclude=exclude)
         for name, selector in RECOMMENDED_SOURCES.items()

@@ -232,9 +232,15 @@ def test_type_cap_holds_on_the_served_list(db):
     assert [item.product for item in found.items] == [products[name] for name in "ABGHI"]
 
 
-def test_a_shopper_gets_the_best_sellers_of_their_categories_with_the_kind_named(db):
+def test_a_shopper_gets_the_best_sellers_of_their_categories_with_the_kind_named(db, settings, tmp_path):
     """A shopper who viewed a women's dress sees the week's best-selling dresses, "Popular in Women's
-    Dresses this week", ahead of the shop's overall best-sellers."""
+    Dresses this week", ahead of the shop's overall best-sellers, with weights that favour the
+    shopper's types (the shop reads them from RECOMMENDED_BLEND_WEIGHTS_FILE)."""
+    import json
+
+    weights = tmp_path / "weights.json"
+    weights.write_text(json.dumps({"weights": {"popular_category": 1.0, "popularity_recent": 1.0}}))
+    settings.RECOMMENDED_BLEND_WEIGHTS_FILE = str(weights)
     dresses, bags = article_type("Dresses"), article_type("Bags")
     products = make_products("VDBS")
     for name, category in (("V", dresses), ("D", dresses), ("B", bags)):

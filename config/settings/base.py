@@ -310,3 +310,5 @@ RECOMMENDER_EVALUATION_DAYS = env.int("RECOMMENDER_EVALUATION_DAYS", default=7)
 RECOMMENDED_POPULAR_CACHE_SECONDS = env.int("RECOMMENDED_POPULAR_CACHE_SECONDS", default=60)
 # How many the home page shows.
 RECOMMENDED_FOR_YOU_COUNT = env.int("RECOMMENDED_FOR_YOU_COUNT", default=8)
+# The served blend's weights by source (empty: recommendations/blend_weights.json, tune_blend_weights).
+RECOMMENDED_BLEND_WEIGHTS_FILE = env("RECOMMENDED_BLEND_WEIGHTS_FILE", default="")
