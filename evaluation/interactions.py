@@ -18,6 +18,7 @@ period that are in the catalogue, whose coverage counts over the whole catalogue
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -33,14 +34,23 @@ from recommendations.collaborative import (
     DEFAULT_HALF_LIFE_DAYS,
     PURCHASE,
     EventRow,
+    InteractionMatrix,
     bought_together,
     interaction_matrix,
     item_item_neighbours,
     popular_products,
-    recommend_from_history,
-    served_list,
 )
 from recommendations.ease import ease_rankers
+from recommendations.hybrid import (
+    POOL_EXTRA,
+    blend,
+    exclusions,
+    neighbour_candidates,
+    popular_in_categories,
+    repeat_products,
+    weights_load,
+    weights_tune,
+)
 from recommendations.neighbourhoods import touched_matrix, user_user_ranker
 from recommendations.profiles import content_profile_ranker
 
@@ -53,6 +63,14 @@ COLD_MAX_PRODUCTS = 1  # a "cold" shopper bought at most this many distinct prod
 # baseline, so that e.g. "served beats popularity_recent" on 71 H&M shoppers can be told from luck.
 BOOTSTRAP = {"resamples": 200, "seed": 42, "level": 0.95, "metrics": ["precision", "recall", "ndcg", "map"]}
 BASELINE = "popularity_recent"
+SHOP_NEIGHBOURS = 20  # what the shop stores per product (RECOMMENDER_NEIGHBOURS' default)
+VALIDATION_DAYS = 28  # a date split's validation period: the last 4 weeks before the split
+VALIDATION_SHARE = 0.75  # a stratified split's training events are split again, 75/25, for validation
+VALIDATION_SHOPPERS = 3000  # the tuner scores at most this many validation shoppers (a seeded sample)
+BLENDS = ("hybrid", "served")
+# The trained sources the shop serves beside its neighbour lists and best-sellers (the shop's
+# RECOMMENDED_SOURCES): BPR is measured but weaker than ALS everywhere, user-user too slow to serve.
+SHOP_MODEL_SOURCES = ("als", "ease", "content_profile")  # rankers built from the others: never sources of a blend
 
 
 @dataclass
@@ -305,8 +323,19 @@ def method_rankers(
     visual: Callable[[Sequence[int], Collection[int], int], list[int]] | None = None,
     vectors: Mapping[int, Sequence[float]] | None = None,
     k: int = DEFAULT_K,
+    categories: Mapping[int, int] | None = None,
+    hybrid_weights: Mapping[str, float] | None = None,
+    served_weights: Mapping[str, float] | None = None,
+    blends: bool = True,
 ) -> dict[str, Ranker]:
-    """Every method of the evaluation, each trained once on the split's training events."""
+    """Every method of the evaluation, each trained once on the split's training events.
+
+    `categories` (product -> article type) feeds `popular_category` and the blends' type cap. With
+    `blends`, `hybrid` fuses every other method with `hybrid_weights` (tuned on a validation split
+    carved from the training period, `blend_tune`, when not given) and `served` is the shop's own
+    list: its sources with the shop's parameters, fused with the shop's weights (`served_weights`,
+    by default recommendations/blend_weights.json) by the same `hybrid.blend`.
+    """
     train = prepared.split.train
     # A random (stratified) split has no "before": its test events are interleaved in time with the
     # training ones, so nothing is decayed there.
@@ -316,15 +345,19 @@ def method_rankers(
     recent = popular_products(train, since=recent_from) if prepared.split.test_time else popular
     neighbours = {variant: item_item_neighbours(data, method=variant, n=NEIGHBOURS) for variant in variants}
     together = bought_together(train, n=NEIGHBOURS)
-    # The served list is the shop's: its method and its neighbour-list length (the defaults).
-    shop_neighbours = item_item_neighbours(data)
+    by_category = popular_by_category(recent, categories or {})
 
     def ranked_popular(ranking: Sequence[int], source: str) -> Ranker:
         return lambda shopper, history, exclude, k, repeat: _from_ranking(source, _top_excluding(ranking, exclude, k))
 
     def from_neighbours(lists, source: str) -> Ranker:
-        return lambda shopper, history, exclude, k, repeat: _from_pairs(
-            source, recommend_from_history(lists, history, k=k, exclude=exclude, include_history=repeat)
+        return lambda shopper, history, exclude, k, repeat: neighbour_candidates(
+            lists, history, k=k, source=source, exclude=exclude, include_history=repeat
+        )
+
+    def category_ranker(shopper, history, exclude, k, repeat):
+        return popular_in_categories(
+            history, category_of=categories or {}, popular_by_category=by_category, k=k, exclude=exclude
         )
 
     rankers: dict[str, Ranker] = {
@@ -334,6 +367,8 @@ def method_rankers(
     for variant in variants:
         rankers[f"item_item_{variant}"] = from_neighbours(neighbours[variant], f"item_item_{variant}")
     rankers["bought_together"] = from_neighbours(together, "bought_together")
+    if categories:
+        rankers["popular_category"] = category_ranker
     if visual is not None:
         rankers["visual"] = lambda shopper, history, exclude, k, repeat: _from_ranking(
             "visual", visual(history, exclude, k)
@@ -347,10 +382,209 @@ def method_rankers(
         rankers["content_profile"] = content
     # EASE's lambda is chosen on a validation split carved from the training events (k: its metric's cut-off).
     rankers.update(ease_rankers(prepared, data, k=k))
-    rankers["served"] = lambda shopper, history, exclude, k, repeat: _from_pairs(
-        "served", served_list(shop_neighbours, history, recent, k=k, exclude=exclude, include_history=repeat)
+    if not blends:
+        return rankers
+    repeatable = repeatable_products(train)
+    if hybrid_weights is None:
+        hybrid_weights = blend_tune(
+            prepared, k=k, variants=variants, visual=visual, categories=categories, vectors=vectors
+        )["weights"]
+    rankers["hybrid"] = blend_ranker(
+        {name: ranker for name, ranker in rankers.items() if name not in BLENDS},
+        hybrid_weights,
+        repeatable=repeatable,
+        categories=categories,
+        source="hybrid",
+    )
+    rankers["served"] = served_ranker(
+        prepared,
+        categories=categories,
+        data=data,
+        weights=served_weights,
+        repeatable=repeatable,
+        trained=rankers,
     )
     return rankers
+
+
+def repeatable_products(train: Iterable[EventRow]) -> set[int]:
+    """hybrid.repeat_products over the training purchases (the occasion: basket, else day)."""
+    return repeat_products(
+        (event.shopper, event.product_id, event.basket or event.created_at.date().isoformat())
+        for event in train
+        if event.kind == PURCHASE
+    )
+
+
+def served_ranker(
+    prepared: Prepared,
+    *,
+    categories: Mapping[int, int] | None = None,
+    data: InteractionMatrix | None = None,
+    item_item: Mapping[int, Sequence[tuple[int, float]]] | None = None,
+    weights: Mapping[str, float] | None = None,
+    repeatable: Collection[int] | None = None,
+    trained: Mapping[str, Ranker] | None = None,
+) -> Ranker:
+    """The shop's list as a Ranker: served_sources fused by hybrid.blend with the served weights
+    (recommendations/blend_weights.json unless given). `item_item` replaces the trained BM25 lists
+    (the admin scores a stored version's parameters this way); `trained` hands over the model
+    sources (SHOP_MODEL_SOURCES) method_rankers already trained."""
+    return blend_ranker(
+        served_sources(prepared, categories=categories, data=data, item_item=item_item, trained=trained),
+        weights if weights is not None else weights_load(),
+        repeatable=repeatable if repeatable is not None else repeatable_products(prepared.split.train),
+        categories=categories,
+        source="served",
+    )
+
+
+def served_sources(
+    prepared: Prepared,
+    *,
+    categories: Mapping[int, int] | None = None,
+    data: InteractionMatrix | None = None,
+    item_item: Mapping[int, Sequence[tuple[int, float]]] | None = None,
+    trained: Mapping[str, Ranker] | None = None,
+    k: int = DEFAULT_K,
+) -> dict[str, Ranker]:
+    """The served list's sources as the shop stores and reads them: BM25 item-item and basket lists of
+    the shop's length, the last week's best-sellers, overall and per category, and the model sources
+    the shop trains (ALS factors, EASE's stored lists: SHOP_MODEL_SOURCES), from `trained` or trained
+    here on the matrix; not when only `item_item` is given (the admin's score of one version)."""
+    train = prepared.split.train
+    model_sources: dict[str, Ranker] = {}
+    if trained is not None:
+        model_sources = {name: trained[name] for name in SHOP_MODEL_SOURCES if name in trained}
+    elif item_item is None:
+        if data is None:
+            data = interaction_matrix(train, now=prepared.split.test_time, half_life_days=prepared.split.half_life_days)
+        model_sources = {
+            "als": factorisation.factor_ranker(data, factorisation.DEFAULTS["als"]),
+            "ease": ease_rankers(prepared, data, k=k)["ease"],
+        }
+    if data is None and item_item is None:
+        data = interaction_matrix(train, now=prepared.split.test_time, half_life_days=prepared.split.half_life_days)
+    recent_from = (prepared.split.test_time or datetime.max) - timedelta(days=RECENT_DAYS)
+    recent = popular_products(train, since=recent_from) if prepared.split.test_time else popular_products(train)
+    by_category = popular_by_category(recent, categories or {})
+    if item_item is None:
+        item_item = item_item_neighbours(data, n=SHOP_NEIGHBOURS)
+    together = bought_together(train, n=SHOP_NEIGHBOURS)
+
+    def from_neighbours(lists, source: str) -> Ranker:
+        return lambda shopper, history, exclude, k, repeat: neighbour_candidates(
+            lists, history, k=k, source=source, exclude=exclude, include_history=repeat
+        )
+
+    sources: dict[str, Ranker] = {
+        "item_item_bm25": from_neighbours(item_item, "item_item_bm25"),
+        "bought_together": from_neighbours(together, "bought_together"),
+        "popularity_recent": lambda shopper, history, exclude, k, repeat: _from_ranking(
+            "popularity_recent", _top_excluding(recent, exclude, k)
+        ),
+    }
+    if categories:
+        sources["popular_category"] = lambda shopper, history, exclude, k, repeat: popular_in_categories(
+            history, category_of=categories, popular_by_category=by_category, k=k, exclude=exclude
+        )
+    return {**sources, **model_sources}
+
+
+def popular_by_category(ranking: Sequence[int], categories: Mapping[int, int]) -> dict[int, list[int]]:
+    """A best-seller ranking cut per category, each in the ranking's order."""
+    found: dict[int, list[int]] = defaultdict(list)
+    for product in ranking:
+        category = categories.get(product)
+        if category is not None:
+            found[category].append(product)
+    return dict(found)
+
+
+def blend_ranker(
+    sources: Mapping[str, Ranker],
+    weights: Mapping[str, float],
+    *,
+    repeatable: Collection[int],
+    categories: Mapping[int, int] | None,
+    source: str,
+) -> Ranker:
+    """A Ranker fusing `sources` by hybrid.blend as the shop does: each asked for k + POOL_EXTRA
+    candidates, leaving out (as well as `exclude`) the shopper's history unless it is `repeatable`."""
+    used = {name: ranker for name, ranker in sources.items() if weights.get(name, 0.0) > 0}
+
+    def rank(shopper, history, exclude, k, repeat):
+        banned = exclusions(history, repeatable, exclude)
+        lists = {name: ranker(shopper, history, banned, k + POOL_EXTRA, repeat) for name, ranker in used.items()}
+        fused = blend(lists, weights, k=k, exclude=banned, type_of=categories)
+        return [Candidate(item.product_id, item.score, source, item.because) for item in fused]
+
+    return rank
+
+
+def validation_split(split: Split, *, seed: int = 42) -> Split:
+    """A validation split carved from `split`'s training events only: for a date split the last
+    VALIDATION_DAYS before it (training before them), for a stratified one a stratified 75/25 split
+    of the training events. The test period's events never reach it."""
+    if split.description.startswith("stratified"):
+        inner = split_stratified(split.train, train_share=VALIDATION_SHARE, seed=seed)
+        inner.description = f"validation:{inner.description}"
+        return inner
+    if split.test_time is None:
+        raise EvaluationError("a date split without its split instant cannot be validated.")
+    start = split.test_time - timedelta(days=VALIDATION_DAYS)
+    inner = split_by_date(split.train, split=start)
+    inner.description = f"validation:{start.date().isoformat()}..{split.test_time.date().isoformat()}"
+    inner.half_life_days = split.half_life_days
+    return inner
+
+
+def blend_tune(
+    prepared: Prepared,
+    *,
+    k: int = DEFAULT_K,
+    variants: Sequence[str] = ITEM_ITEM_VARIANTS,
+    visual: Callable[[Sequence[int], Collection[int], int], list[int]] | None = None,
+    categories: Mapping[int, int] | None = None,
+    method: str = "rrf",
+    vectors: Mapping[int, Sequence[float]] | None = None,
+) -> dict[str, Any]:
+    """The hybrid's weights: every method trained on the validation split's training part, blended
+    by coordinate ascent on NDCG@k of its validation shoppers (at most VALIDATION_SHOPPERS, a seeded
+    sample). Returns {"weights", "validation", "ndcg", "shoppers", "method"}."""
+    inner = prepare(validation_split(prepared.split))
+    rankers = method_rankers(
+        inner, variants=variants, visual=visual, categories=categories, vectors=vectors, k=k, blends=False
+    )
+    shoppers = sorted(inner.truth)
+    if len(shoppers) > VALIDATION_SHOPPERS:
+        shoppers = sorted(random.Random(0).sample(shoppers, VALIDATION_SHOPPERS))
+    pool = k + POOL_EXTRA
+    lists: dict[str, dict[str, list[Candidate]]] = {}
+    options: dict[str, dict[str, Any]] = {}
+    for shopper in shoppers:
+        exclude = set(inner.bought_before.get(shopper, Counter()))
+        history = inner.history.get(shopper, [])
+        lists[shopper] = {name: ranker(shopper, history, exclude, pool, False) for name, ranker in rankers.items()}
+        options[shopper] = {"exclude": exclude, "type_of": categories}
+    truth = {shopper: inner.truth[shopper] for shopper in shoppers}
+    weights, score = weights_tune(lists, truth, k=k, score=ndcg_at_k, method=method, blend_options=options)
+    return {
+        "weights": weights,
+        "validation": inner.split.description,
+        "ndcg": round(score, 4),
+        "shoppers": len(shoppers),
+        "method": method,
+    }
+
+
+def ndcg_at_k(ranked: Sequence[int], relevant: Collection[int], k: int) -> float:
+    """Binary-gain NDCG@k of one list (as evaluation.metrics.ranking_metrics computes it)."""
+    if not relevant:
+        return 0.0
+    dcg = sum(1 / math.log2(rank + 2) for rank, product in enumerate(ranked[:k]) if product in relevant)
+    ideal = sum(1 / math.log2(rank + 2) for rank in range(min(len(relevant), k)))
+    return dcg / ideal
 
 
 def methods_lists(
@@ -399,11 +633,26 @@ def evaluate(
     repeat: bool = True,
     rankers: Mapping[str, Ranker] | None = None,
     vectors: Mapping[int, Sequence[float]] | None = None,
+    categories: Mapping[int, int] | None = None,
+    served_weights: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Every method's metrics at k, in the report's "interactions" shape (without layout), and
-    per slice. `rankers` replaces method_rankers' (tests)."""
+    per slice; `blend` holds the hybrid's tuned weights (with their validation split) and the
+    served weights. `rankers` replaces method_rankers' (tests; no tuning then)."""
+    served_weights = dict(served_weights) if served_weights is not None else weights_load()
+    tuning = None
     if rankers is None:
-        rankers = method_rankers(prepared, variants=variants, visual=visual, vectors=vectors, k=k)
+        tuning = blend_tune(prepared, k=k, variants=variants, visual=visual, categories=categories, vectors=vectors)
+        rankers = method_rankers(
+            prepared,
+            variants=variants,
+            visual=visual,
+            vectors=vectors,
+            k=k,
+            categories=categories,
+            hybrid_weights=tuning["weights"],
+            served_weights=served_weights,
+        )
     slices = slices_make(prepared)
     # One list per shopper of any slice; `methods` (the `all` slice) reads only its own shoppers.
     shoppers = dict.fromkeys(prepared.truth)
@@ -422,6 +671,7 @@ def evaluate(
         "methods": methods,
         "slices": slices_evaluate(lists, slices, k=k),
         "bootstrap": {**BOOTSTRAP, "baseline": BASELINE},
+        "blend": {"hybrid": tuning, "served": {"weights": served_weights}},
     }
     if repeat:
         repeat_lists = methods_lists(prepared, k=k, rankers=rankers, repeat=True)
@@ -457,6 +707,28 @@ def events_from_files(root, layout: str) -> list[EventRow]:
     Products are numbered by SKU in order of first appearance; bad rows are left out as the
     importer leaves them out.
     """
+    return _events_from_files(root, layout)[0]
+
+
+def history_from_files(root, layout: str) -> tuple[list[EventRow], dict[int, int]]:
+    """events_from_files and each product's article type (numbered in order of first appearance), as
+    the importer files them: H&M's (index group, product group, product type); the other layouts
+    have none."""
+    from pathlib import Path
+
+    from events.imports import hm_articles
+
+    events, ids = _events_from_files(root, layout)
+    categories: dict[int, int] = {}
+    if layout == "hm":
+        numbers: dict[tuple[str, str, str], int] = {}
+        for row in hm_articles(Path(root), {}):
+            if getattr(row, "category", None) and row.sku in ids:
+                categories[ids[row.sku]] = numbers.setdefault(row.category, len(numbers) + 1)
+    return events, categories
+
+
+def _events_from_files(root, layout: str) -> tuple[list[EventRow], dict[str, int]]:
     from pathlib import Path
 
     from events.imports import hm_transactions, movielens_events, retail_events, retail_file
@@ -478,7 +750,7 @@ def events_from_files(root, layout: str) -> list[EventRow]:
         shopper = f"customer:{event.customer_key}" if event.customer_key else ""
         events.append(EventRow(shopper, product, event.kind, event.quantity, event.created_at, event.basket))
     events.sort(key=lambda event: event.created_at)
-    return events
+    return events, ids
 
 
 def visual_ranker(vectors: Mapping[int, Sequence[float]], candidates: Collection[int], *, recent: int = 10):
@@ -506,6 +778,14 @@ def visual_ranker(vectors: Mapping[int, Sequence[float]], candidates: Collection
         return _top_excluding([ids[row] for row in order[: k + len(banned) + 1]], banned, k)
 
     return rank
+
+
+def categories_from_database() -> dict[int, int]:
+    """Each product's article type (category id), for products that have one."""
+    from shop.models import Product
+
+    rows = Product.objects.filter(category__isnull=False).values_list("pk", "category_id")
+    return dict(rows.iterator(chunk_size=5000))
 
 
 def vectors_from_database() -> dict[int, list[float]]:
@@ -566,6 +846,7 @@ def interactions_evaluate(
     k: int = DEFAULT_K,
     vectors: Mapping[int, Sequence[float]] | None = None,
     products: Collection[int] | None = None,
+    categories: Mapping[int, int] | None = None,
 ) -> dict[str, Any]:
     """The whole run: split, train every method, evaluate. Returns report.json's content.
 
@@ -583,7 +864,7 @@ def interactions_evaluate(
             f"({prepared.split.description})."
         )
     visual = visual_ranker(vectors, prepared.catalogue) if vectors else None
-    result = evaluate(prepared, k=k, visual=visual, repeat=True, vectors=vectors)
+    result = evaluate(prepared, k=k, visual=visual, repeat=True, vectors=vectors, categories=categories)
     repeat = result.pop("repeat")
     return {"interactions": {"layout": layout, **result}, "repeat": repeat}
 
@@ -595,7 +876,13 @@ def interactions_evaluate_database(**options: Any) -> dict[str, Any]:
 
     vectors = vectors_from_database() if options["layout"] == "hm" else None
     products = set(Product.objects.values_list("pk", flat=True))
-    report = interactions_evaluate(events_from_database(), vectors=vectors, products=products, **options)
+    report = interactions_evaluate(
+        events_from_database(),
+        vectors=vectors,
+        products=products,
+        categories=categories_from_database(),
+        **options,
+    )
     report["git_commit"] = git_commit()
     report["created_at"] = datetime.now(UTC).replace(microsecond=0).isoformat()
     return report

@@ -90,6 +90,15 @@ def interactions_text(report: dict[str, Any], *, markdown: bool = False) -> str:
     parts = [head, "", "New products (each list leaves out what the shopper bought before):", ""]
     parts.append(methods_table(run["methods"], run["k"], markdown=markdown))
     parts += slices_text(run, markdown=markdown)
+    blend = run.get("blend")
+    if blend and blend.get("hybrid"):
+        tuned = blend["hybrid"]
+        parts += [
+            "",
+            f"hybrid weights (tuned on {tuned['validation']}, {tuned['shoppers']} shoppers, "
+            f"NDCG@{run['k']} {tuned['ndcg']}): {_weights(tuned['weights'])}",
+            f"served weights (recommendations/blend_weights.json): {_weights(blend['served']['weights'])}",
+        ]
     if repeat:
         parts += [
             "",
@@ -98,6 +107,10 @@ def interactions_text(report: dict[str, Any], *, markdown: bool = False) -> str:
             methods_table(repeat["methods"], run["k"], markdown=markdown),
         ]
     return "\n".join(parts) + "\n"
+
+
+def _weights(weights: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value:g}" for name, value in sorted(weights.items(), key=lambda pair: -pair[1]))
 
 
 def interactions_plot(report: dict[str, Any], directory: Path) -> str:

@@ -341,11 +341,12 @@ def recommender_model_evaluate(
     """Train `kind` with `params` on the split's training events (in memory, nothing stored) and
     score it at k=12 against the recent-best-sellers baseline, as evaluate_recommendations does.
 
-    also_bought is scored through collaborative.served_list (the shop's per-shopper list);
+    also_bought is scored through the shop's per-shopper list (evaluation.interactions.served_ranker:
+    the hybrid blend, this version's neighbours as its item-item source); als/bpr by their factors;
     ease and bought_together through the evaluation's per-shopper aggregation of its neighbours
     (collaborative.recommend_from_history over the shopper's history).
     """
-    from evaluation.interactions import DEFAULT_K, RECENT_DAYS
+    from evaluation.interactions import DEFAULT_K, RECENT_DAYS, categories_from_database, served_ranker
     from evaluation.metrics import ranking_metrics
 
     started = time.monotonic()
@@ -373,17 +374,22 @@ def recommender_model_evaluate(
             neighbours = ease.ease_neighbours(model, n=params["n"])
         else:
             neighbours = collaborative.bought_together(train, n=params["n"], min_support=params["min_support"])
+        served = (
+            served_ranker(prepared, categories=categories_from_database(), item_item=neighbours)
+            if kind == Kind.ALSO_BOUGHT
+            else None
+        )
         lists, baseline = {}, {}
         for shopper in prepared.truth:
             exclude = prepared.bought_before[shopper].keys()
             history = prepared.history.get(shopper, [])
-            if kind == Kind.ALSO_BOUGHT:
-                ranked = collaborative.served_list(neighbours, history, recent, k=k, exclude=exclude)
+            if served is not None:
+                lists[shopper] = [candidate.product_id for candidate in served(shopper, history, exclude, k, False)]
             elif kind in (Kind.ALS, Kind.BPR):
-                ranked = [(c.product_id, c.score) for c in ranker(shopper, history, exclude, k, False)]
+                lists[shopper] = [c.product_id for c in ranker(shopper, history, exclude, k, False)]
             else:
                 ranked = collaborative.recommend_from_history(neighbours, history, k=k, exclude=exclude)
-            lists[shopper] = [product for product, _ in ranked]
+                lists[shopper] = [product for product, _ in ranked]
             baseline[shopper] = list(islice((p for p in recent if p not in exclude), k))
         result.update(ranking_metrics(lists, prepared.truth, prepared.catalogue, k=k))
         result["popularity_recent"] = ranking_metrics(baseline, prepared.truth, prepared.catalogue, k=k)

@@ -627,16 +627,14 @@ def recommender_model_active(*, kind: str) -> RecommenderModel | None:
 POPULAR_RECENT_DAYS = 7
 POPULAR_POOL = 200
 
-# The active also_bought version (always one row when there is one) with the stored neighbours of
-# the history's products, each neighbour flagged as buyable or not.
+# The stored neighbours (a kind's active version) of the history's products, each flagged as buyable
+# or not: a source sees its whole list and leaves out what cannot be bought, as the evaluation does.
 HISTORY_NEIGHBOURS_SQL = """
-SELECT m.version, n.product_id, n.neighbour_id, n.score,
-       (p.is_active AND p.stock > 0 AND p.price IS NOT NULL) AS buyable
-FROM recommendations_recommendermodel m
-LEFT JOIN recommendations_productneighbour n
-  ON n.model_id = m.id AND n.product_id = ANY(%(products)s) AND n.score >= %(min_score)s
-LEFT JOIN shop_product p ON p.id = n.neighbour_id
-WHERE m.kind = 'also_bought' AND m.is_active
+SELECT n.product_id, n.neighbour_id, n.score, (p.is_active AND p.stock > 0 AND p.price IS NOT NULL) AS buyable
+FROM recommendations_productneighbour n
+JOIN recommendations_recommendermodel m ON m.id = n.model_id AND m.kind = %(kind)s AND m.is_active
+JOIN shop_product p ON p.id = n.neighbour_id
+WHERE n.product_id = ANY(%(products)s) AND n.score >= %(min_score)s
 ORDER BY n.product_id, n.rank
 """
 
@@ -651,21 +649,18 @@ ORDER BY COUNT(*) DESC, i.product_id
 LIMIT %(limit)s
 """
 
-REASON_POPULAR_WEEK = "Popular this week"
-REASON_POPULAR = "Popular in the shop"
-
 
 @dataclass(frozen=True)
 class RecommendedProduct:
     product: Product
-    score: float  # the served blend's score (collaborative.served_list)
+    score: float  # the served blend's score (hybrid.blend)
     reason: str
 
 
 @dataclass(frozen=True)
 class RecommendedList:
-    strategy: str  # "personal" (the history has neighbours) or "popular"
-    model: str | None  # the active also_bought version ("also_bought v3"), None before any
+    strategy: str  # "personal" (a personal source contributed) or "popular"
+    model: str | None  # the active versions ("hybrid: also_bought v3, bought_together v2"), None before any
     items: list[RecommendedProduct]
 
 
@@ -728,76 +723,223 @@ def popular_recent_ids(*, limit: int = POPULAR_POOL) -> tuple[list[int], bool]:
     return ids, recent
 
 
-def shopper_recommended_inputs(
-    *, user=None, session_key: str = "", k: int, exclude_ids: Iterable[int] = ()
-) -> tuple[dict, list[int], list[int], set[int], str | None, bool, ShopperHistory]:
-    """What collaborative.served_list is called with for this shopper: (neighbours, history,
-    popular, exclude, model, popular_is_recent, history). `exclude` holds what was bought, what is in
-    the cart (exclude_ids) and neighbours that cannot be bought; `popular` is buyable only."""
-    history = shopper_history(user=user, session_key=session_key)
+# --- "Recommended for you": the sources ---
+# Each source is a selector (history, k, exclude) -> its ranked Candidates, named as the evaluation
+# names the method, so the tuned weights (recommendations/blend_weights.json) apply by name.
+
+
+def _stored_neighbour_candidates(
+    *, kind: str, source: str, history: ShopperHistory, k: int, exclude: set[int]
+) -> list[Candidate]:
+    from recommendations.hybrid import neighbour_candidates
+
+    if not history.products:
+        return []
     neighbours: dict[int, list[tuple[int, float]]] = {}
     unbuyable: set[int] = set()
-    model = None
     with connection.cursor() as cursor:
         cursor.execute(
-            HISTORY_NEIGHBOURS_SQL, {"products": history.products, "min_score": settings.RECOMMENDER_MIN_SCORE}
+            HISTORY_NEIGHBOURS_SQL,
+            {"kind": kind, "products": history.products, "min_score": settings.RECOMMENDER_MIN_SCORE},
         )
-        for version, product_id, neighbour_id, score, buyable in cursor.fetchall():
-            model = f"{RecommenderModel.Kind.ALSO_BOUGHT} v{version}"
-            if product_id is None:
-                continue
+        for product_id, neighbour_id, score, buyable in cursor.fetchall():
             neighbours.setdefault(product_id, []).append((neighbour_id, float(score)))
             if not buyable:
                 unbuyable.add(neighbour_id)
-    exclude = set(history.bought) | set(exclude_ids) | unbuyable
+    return neighbour_candidates(neighbours, history.products, k=k, source=source, exclude=exclude | unbuyable)
+
+
+def item_item_bm25_candidates(*, history: ShopperHistory, k: int, exclude: set[int]) -> list[Candidate]:
+    """ "Because you viewed": the active also_bought version's neighbours of the history (BM25 item-item)."""
+    return _stored_neighbour_candidates(
+        kind=RecommenderModel.Kind.ALSO_BOUGHT, source="item_item_bm25", history=history, k=k, exclude=exclude
+    )
+
+
+def bought_together_candidates(*, history: ShopperHistory, k: int, exclude: set[int]) -> list[Candidate]:
+    """ "Bought together with": the active bought_together version's basket neighbours of the history."""
+    return _stored_neighbour_candidates(
+        kind=RecommenderModel.Kind.BOUGHT_TOGETHER, source="bought_together", history=history, k=k, exclude=exclude
+    )
+
+
+def popularity_recent_candidates(*, history: ShopperHistory, k: int, exclude: set[int]) -> list[Candidate]:
+    """The last week's buyable best-sellers (source "popularity" for the all-time fallback when the
+    week sold nothing); ranked by reciprocal rank as the evaluation's popularity methods."""
     popular, recent = popular_recent_ids()
-    banned = exclude | set(history.products)
-    if len(popular) == POPULAR_POOL and len(popular) - len(banned.intersection(popular)) < k:
+    if len(popular) == POPULAR_POOL and len(popular) - len(exclude.intersection(popular)) < k:
         # This shopper's exclusions cover most of the cached pool: read far enough for k.
-        popular, recent = popular_recent_ids(limit=POPULAR_POOL + len(banned) + k)
-    return neighbours, history.products, popular, exclude, model, recent, history
+        popular, recent = popular_recent_ids(limit=POPULAR_POOL + len(exclude) + k)
+    source = "popularity_recent" if recent else "popularity"
+    ranked = [product for product in popular if product not in exclude][:k]
+    return [Candidate(product, 1.0 / (rank + 1), source) for rank, product in enumerate(ranked)]
+
+
+# The categories of the given products and, for each, its buyable best-sellers of the last week
+# (purchase lines, most first, ties by id), at most %(limit)s per category.
+CATEGORY_POPULAR_SQL = """
+WITH mine AS (
+  SELECT id, category_id FROM shop_product WHERE id = ANY(%(products)s) AND category_id IS NOT NULL
+), ranked AS (
+  SELECT p.category_id, i.product_id,
+         ROW_NUMBER() OVER (PARTITION BY p.category_id ORDER BY COUNT(*) DESC, i.product_id) AS place
+  FROM events_interaction i
+  JOIN shop_product p ON p.id = i.product_id AND p.is_active AND p.stock > 0 AND p.price IS NOT NULL
+  WHERE i.kind = 'purchase' AND i.created_at >= %(since)s
+    AND p.category_id IN (SELECT category_id FROM mine)
+  GROUP BY p.category_id, i.product_id
+)
+SELECT id, category_id, NULL, 0 FROM mine
+UNION ALL
+SELECT NULL, category_id, product_id, place FROM ranked WHERE place <= %(limit)s
+ORDER BY 2, 4
+"""
+
+
+def popular_category_candidates(*, history: ShopperHistory, k: int, exclude: set[int]) -> list[Candidate]:
+    """ "Popular in <kind> this week": the last week's best-sellers of the article types of the shopper's
+    latest products (hybrid.popular_in_categories). One query."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from recommendations.hybrid import CATEGORY_HISTORY, popular_in_categories
+
+    latest = history.products[:CATEGORY_HISTORY]
+    if not latest:
+        return []
+    category_of: dict[int, int] = {}
+    by_category: dict[int, list[int]] = {}
+    since = timezone.now() - timedelta(days=POPULAR_RECENT_DAYS)
+    with connection.cursor() as cursor:
+        cursor.execute(CATEGORY_POPULAR_SQL, {"products": latest, "since": since, "limit": k + len(exclude) + 10})
+        for mine, category, product, _ in cursor.fetchall():
+            if mine is not None:
+                category_of[mine] = category
+            else:
+                by_category.setdefault(category, []).append(product)
+    return popular_in_categories(
+        history.products, category_of=category_of, popular_by_category=by_category, k=k, exclude=exclude
+    )
+
+
+# Products nobody has bought yet (new ones), closest in image embedding to one product, buyable.
+NEW_PRODUCTS_WHERE = """ AND NOT EXISTS (
+  SELECT 1 FROM events_interaction i WHERE i.product_id = e.product_id AND i.kind = 'purchase'
+)"""
+
+
+def similar_items_candidates(*, history: ShopperHistory, k: int, exclude: set[int]) -> list[Candidate]:
+    """Cold start for new products: products without any purchase yet (no collaborative source can
+    know them) that look most like the shopper's latest product with a ready image vector, best
+    first (cosine similarity), `because` that product ("Looks like ..."). Two queries."""
+    from recommendations.hybrid import CATEGORY_HISTORY
+
+    if not history.products:
+        return []
+    latest = history.products[:CATEGORY_HISTORY]
+    found = (
+        ProductEmbedding.objects.filter(
+            product_id__in=latest, model_name=active_model_name(), status=ProductEmbedding.Status.READY
+        )
+        .annotate(text=Cast("vector", TextField()))
+        .values_list("product_id", "text")
+    )
+    vectors = dict(found)
+    anchor = next((product for product in latest if product in vectors), None)
+    if anchor is None:
+        return []
+    banned = [*exclude, *history.products]
+    rows = _nearest(vectors[anchor], k=k, exclude_ids=banned, where=NEW_PRODUCTS_WHERE)
+    return [Candidate(product, score, "similar_items", anchor) for product, score in rows]
+
+
+# Sources that are the same for everyone: a list made of them alone is "Popular now".
+GENERAL_SOURCES = frozenset({"popularity_recent"})
+
+
+# Purchases of the given products per shopper: how many shoppers bought each, and how many of them
+# on more than one occasion (basket, else day), for hybrid.repeat_rule.
+REPEAT_SQL = """
+SELECT product_id, COUNT(*) AS buyers, COUNT(*) FILTER (WHERE occasions > 1) AS again
+FROM (
+  SELECT product_id,
+         COUNT(DISTINCT COALESCE(NULLIF(basket, ''), (created_at AT TIME ZONE 'UTC')::date::text)) AS occasions
+  FROM events_interaction
+  WHERE kind = 'purchase' AND product_id = ANY(%(products)s)
+    AND COALESCE(user_id::text, NULLIF(customer_key, ''), NULLIF(session_key, '')) IS NOT NULL
+  GROUP BY product_id, user_id, customer_key, session_key
+) AS per_shopper
+GROUP BY product_id
+"""
+
+
+def products_repeatable(*, product_ids: Iterable[int]) -> set[int]:
+    """Which of these products shoppers buy again (hybrid.repeat_rule over the whole event log)."""
+    from recommendations.hybrid import repeat_rule
+
+    ids = list(product_ids)
+    if not ids:
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute(REPEAT_SQL, {"products": ids})
+        return {product for product, buyers, again in cursor.fetchall() if repeat_rule(buyers, again)}
 
 
 def shopper_recommended_list(
     *, user=None, session_key: str = "", k: int, exclude_ids: Iterable[int] = ()
 ) -> RecommendedList:
-    """ "Recommended for you": collaborative.served_list over the shopper's live history (their
-    user's events, else their session's), the active also_bought version's stored neighbours and the
-    recent best-sellers, exactly as the offline evaluation's `served` method calls it; only products
-    that can be bought (active, in stock, with a price), never what the shopper bought or has in the
-    cart (exclude_ids). Only the neighbour table is trained: new clicks change the list at once.
+    """ "Recommended for you": every source of RECOMMENDED_SOURCES over the shopper's live history
+    (their user's events, else their session's), fused by hybrid.blend with the served weights
+    (RECOMMENDED_BLEND_WEIGHTS_FILE, by default recommendations/blend_weights.json), as the offline
+    evaluation's `served` method does. Only
+    products that can be bought (active, in stock, with a price); never what is in the cart
+    (exclude_ids) nor what the shopper bought or viewed, unless shoppers buy it again
+    (hybrid.repeat_rule);
+    no article type holds more than hybrid.TYPE_CAP of the list. Each item says why, from the
+    source that contributed most. Only the neighbour tables are trained: new clicks change the list
+    at once.
 
-    About four queries: history, neighbours with the model, best-sellers (cached), products.
+    Ten queries at most: history, the repeat rates of what was bought, one per source but two for
+    similar_items (the best-sellers cached; their all-time fallback or a re-read for a long history
+    adds one), the products and the active versions.
     """
-    from recommendations.collaborative import served_list
+    from recommendations.hybrid import POOL_EXTRA, blend, exclusions, reason, weights_load
 
-    neighbours, history, popular, exclude, model, recent, shopper = shopper_recommended_inputs(
-        user=user, session_key=session_key, k=k, exclude_ids=exclude_ids
-    )
-    ranked = served_list(neighbours, history, popular, k=k, exclude=exclude)
-    personal = any(neighbours.get(product) for product in history)
-    # Each item-item product's reason: the history product it is most similar to (most recent on ties).
-    because: dict[int, tuple[float, int]] = {}
-    banned = exclude | set(history)
-    for product_id in history:  # most recent first: it keeps ties
-        for neighbour_id, score in neighbours.get(product_id, ()):
-            if neighbour_id not in banned and (neighbour_id not in because or score > because[neighbour_id][0]):
-                because[neighbour_id] = (score, product_id)
-    wanted = {pk for pk, _ in ranked} | {because[pk][1] for pk, _ in ranked if pk in because}
-    products = Product.objects.in_bulk(list(wanted))
-    items = []
-    for product_id, score in ranked:
-        product = products.get(product_id)
-        # Checked again: the cached best-sellers may name a product sold out since.
-        if product is None or not product.is_active or product.stock <= 0 or product.price is None:
-            continue
-        if product_id in because:
-            source = products[because[product_id][1]]
-            verb = "Bought together with" if source.pk in shopper.bought else "Because you viewed"
-            reason = f"{verb} {source.name}"
-        else:
-            reason = REASON_POPULAR_WEEK if recent else REASON_POPULAR
-        items.append(RecommendedProduct(product=product, score=score, reason=reason))
+    history = shopper_history(user=user, session_key=session_key)
+    exclude = exclusions(history.products, products_repeatable(product_ids=history.bought), exclude_ids)
+    pool = k + POOL_EXTRA
+    weights = weights_load(settings.RECOMMENDED_BLEND_WEIGHTS_FILE or None)
+    lists = {
+        name: selector(history=history, k=pool, exclude=exclude)
+        for name, selector in RECOMMENDED_SOURCES.items()
+        if weights.get(name, 0.0) > 0
+    }
+    candidates = {candidate.product_id for found in lists.values() for candidate in found}
+    becauses = {candidate.because for found in lists.values() for candidate in found if candidate.because}
+    products = Product.objects.select_related("category").in_bulk(list(candidates | becauses))
+    # Checked again: the cached best-sellers may name a product sold out since.
+    buyable = {
+        pk for pk in candidates if (p := products.get(pk)) and p.is_active and p.stock > 0 and p.price is not None
+    }
+    unbuyable = candidates - buyable
+    type_of = {pk: products[pk].category_id for pk in buyable if products[pk].category_id}
+    ranked = blend(lists, weights, k=k, exclude=exclude | unbuyable, type_of=type_of)
+    names = {pk: product.name for pk, product in products.items()}
+    kinds = {pk: _kind_label(products[pk]) for pk in buyable if products[pk].category_id}
+    items = [
+        RecommendedProduct(
+            product=products[item.product_id],
+            score=item.score,
+            reason=_reason_for(item, reason(item, names=names, categories=kinds), history),
+        )
+        for item in ranked
+    ]
+    # Personal once any source that reads the history has something to go on.
+    personal = any(found for name, found in lists.items() if name not in GENERAL_SOURCES)
+    versions = RecommenderModel.objects.filter(is_active=True).order_by("kind").values_list("kind", "version")
+    used = ", ".join(f"{kind} v{version}" for kind, version in versions)
+    model = f"hybrid: {used}" if used else None
     return RecommendedList(strategy="personal" if personal else "popular", model=model, items=items)
 
 
@@ -1117,3 +1259,35 @@ def content_profile_candidates(*, history: ShopperHistory, k: int, exclude: set[
             cursor.execute(CLOSEST_SQL, params)
             closest = dict(cursor.fetchall())
     return [Candidate(row.product_id, row.score, "content_profile", closest.get(row.product_id)) for row in found]
+
+
+# Genders as a kind's label says them: "Women's Dresses".
+_GENDER_POSSESSIVE = {"Men": "Men's", "Women": "Women's", "Boys": "Boys'", "Girls": "Girls'"}
+
+
+def _kind_label(product: Product) -> str:
+    prefix = _GENDER_POSSESSIVE.get(product.gender)
+    return f"{prefix} {product.category.name}" if prefix else product.category.name
+
+
+def _reason_for(item, text: str, history: ShopperHistory) -> str:
+    # Item-item from a product the shopper bought reads "Bought together with", as before the blend.
+    if item.source == "item_item_bm25" and item.because in history.bought:
+        return text.replace("Because you viewed", "Bought together with", 1)
+    return text
+
+
+# Source name -> selector. A new source is one entry here (and its weight in blend_weights.json);
+# a source whose weight is 0 or missing is not called. user_user is measured offline but not
+# served: its SQL costs about 200 ms a call on Online Retail's log (README).
+RECOMMENDED_SOURCES = {
+    "item_item_bm25": item_item_bm25_candidates,
+    "bought_together": bought_together_candidates,
+    "popularity_recent": popularity_recent_candidates,
+    "popular_category": popular_category_candidates,
+    "similar_items": similar_items_candidates,
+    "als": als_candidates,
+    "bpr": bpr_candidates,
+    "ease": ease_candidates,
+    "content_profile": content_profile_candidates,
+}

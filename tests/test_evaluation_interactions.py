@@ -71,18 +71,20 @@ def test_every_list_leaves_out_past_purchases_and_repeats_are_reported_apart():
     result = evaluate(prepare(split_by_date(events, split=SPLIT)), k=2, variants=("cosine",))
     assert result["test_users"] == 1
     methods = result["methods"]
-    assert set(methods) == {
+    expected = {
         "popularity",
         "popularity_recent",
         "item_item_cosine",
         "bought_together",
         "als",
         "bpr",
-        "served",
         "user_user",
         "ease",
         "ease_full",
+        "hybrid",
+        "served",
     }
+    assert set(methods) == expected
     assert methods["item_item_cosine"]["precision"] == 0.5 and methods["item_item_cosine"]["hit_rate"] == 1.0
     assert methods["popularity"]["hit_rate"] == 1.0, "1 is left out (bought before), so 2 enters the top 2"
     assert "buy_again" not in methods and "buy_again" in result["repeat"]["methods"]
@@ -167,7 +169,9 @@ def test_command_imports_into_a_scratch_database_and_writes_the_report_shape(db,
     )
     report = json.loads((output / "report.json").read_text())
     run = report["interactions"]
-    assert set(run) == {"layout", "split", "k", "train_events", "test_users", "methods", "slices", "bootstrap"}
+    assert set(run) == {"layout", "split", "k", "train_events", "test_users", "methods", "slices", "bootstrap", "blend"}
+    assert set(run["blend"]) == {"hybrid", "served"}
+    assert run["blend"]["hybrid"]["validation"] == "validation:2011-09-03..2011-10-01"
     assert (run["layout"], run["split"], run["k"]) == ("online-retail", "date:2011-10-01", 3)
     assert run["train_events"] == 80 and run["test_users"] == 40
     for metrics in run["methods"].values():

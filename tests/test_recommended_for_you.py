@@ -1,6 +1,7 @@
-""" "Recommended for you": the shopper's own list on the home page and the API, item-item from the
-stored also_bought neighbours of their live history blended with recent best-sellers, the same
-function (collaborative.served_list) the offline evaluation's `served` method calls."""
+""" "Recommended for you": the shopper's own list on the home page and the API, every source over
+their live history (item-item and basket neighbours stored by training, recent best-sellers overall
+and in their categories, new look-alikes) fused by hybrid.blend with the served weights, the same
+blend the offline evaluation's `served` method calls."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
-from evaluation.interactions import Split, prepare
+from evaluation.interactions import Split, categories_from_database, method_rankers, prepare
 from events.models import Interaction
 from events.selectors import training_events
-from recommendations.collaborative import popular_products, served_list
-from recommendations.models import ProductNeighbour, RecommenderModel
+from recommendations.hybrid import RRF_OFFSET, weights_load
+from recommendations.models import RecommenderModel
 from recommendations.recommenders import recommenders_train
 from recommendations.selectors import shopper_recommended_list
 from shop.models import Cart, CartLine, Product
@@ -100,7 +101,7 @@ def test_a_shoppers_purchases_train_their_personal_list_with_reasons(shop):
         (shop["E"].get_absolute_url(), "Popular this week"),
     ]
     found = shopper_recommended_list(user=user, k=12)
-    assert (found.strategy, found.model) == ("personal", "also_bought v1")
+    assert (found.strategy, found.model) == ("personal", "hybrid: also_bought v1")
 
 
 def test_a_new_anonymous_session_gets_popular_now_from_recent_purchases(shop):
@@ -185,14 +186,16 @@ def test_sold_out_inactive_unpriced_bought_and_in_cart_never_appear(db):
     assert [item.product for item in shopper_recommended_list(user=user, k=12).items] == [products["E"], products["G"]]
 
 
-def test_the_list_is_collaborative_served_list_on_the_same_inputs(shop, django_assert_max_num_queries):
-    """The shop's list is the evaluation's `served`: served_list over the history as the evaluation
-    prepares it, the stored neighbours, the last week's best-sellers, excluding what was bought, what
-    is in the cart and what cannot be bought. Read in four queries (history, neighbours with the
-    model, best-sellers, products)."""
+def test_the_list_is_the_evaluations_served_method_on_the_same_inputs(shop, django_assert_max_num_queries):
+    """The shop's list is the evaluation's `served`: the same sources (BM25 item-item and basket
+    neighbours trained from the same events, the last week's best-sellers overall and per category)
+    fused by the same blend with the same weights, over the history as the evaluation prepares it,
+    leaving out what was bought, what is in the cart and what cannot be bought. At most ten queries:
+    history, repeat rates of what was bought, the two neighbour lists, best-sellers, best-sellers per
+    category, image vectors, products, versions."""
     more = make_products("GHI")
     purchases([(f"g{i}", [shop["B"], more["G"]]) for i in range(3)] + [("h0", [more["H"]]), ("i0", [more["I"]])])
-    recommenders_train(kinds=["also_bought"])
+    recommenders_train(kinds=["also_bought", "bought_together"])
     user = get_user_model().objects.create_user("mixed", password="x-long-password")
     now = timezone.now()
     for minutes, name, kind in [(50, "B", "purchase"), (40, "E", "view"), (30, "F", "add_to_cart"), (20, "C", "view")]:
@@ -201,25 +204,20 @@ def test_the_list_is_collaborative_served_list_on_the_same_inputs(shop, django_a
     Product.objects.filter(pk=shop["D"].pk).update(stock=0)  # a best-seller that cannot be bought
     Product.objects.filter(pk=shop["A"].pk).update(is_active=False)  # a neighbour that cannot be bought
     in_cart = [shop["F"].pk]
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(10):
         found = shopper_recommended_list(user=user, k=3, exclude_ids=in_cart)
 
     events = list(training_events())
-    prepared = prepare(Split(description="all", train=events, test_purchases={}))
+    prepared = prepare(Split(description="all", train=events, test_purchases={}, test_time=now))
     shopper = f"user:{user.pk}"
     history = prepared.history[shopper]
     assert history == [shop[name].pk for name in "CFEB"]
-    model = RecommenderModel.objects.get(kind="also_bought", is_active=True)
-    neighbours: dict[int, list[tuple[int, float]]] = {}
-    for row in ProductNeighbour.objects.filter(model=model).order_by("product_id", "rank"):
-        neighbours.setdefault(row.product_id, []).append((row.neighbour_id, row.score))
+    served = method_rankers(prepared, categories=categories_from_database(), hybrid_weights={})["served"]
     buyable = set(Product.objects.filter(is_active=True, stock__gt=0, price__isnull=False).values_list("pk", flat=True))
-    unbuyable = {pk for rows in neighbours.values() for pk, _ in rows} - buyable
-    exclude = set(prepared.bought_before[shopper]) | set(in_cart) | unbuyable
-    recent = [pk for pk in popular_products(events, since=now - timedelta(days=7)) if pk in buyable]
-    expected = served_list(neighbours, history, recent, k=3, exclude=exclude)
-    assert [(item.product.pk, item.score) for item in found.items] == expected
-    assert found.strategy == "personal" and len(found.items) == 3
+    unbuyable = set(Product.objects.values_list("pk", flat=True)) - buyable
+    expected = served(shopper, history, set(in_cart) | unbuyable, 3, False)
+    assert [(item.product.pk, item.score) for item in found.items] == [(c.product_id, c.score) for c in expected]
+    assert found.strategy == "personal" and len(found.items) == 3  # G, H, I: all the shop can show
     assert {shop[name] for name in "ABCDEF"}.isdisjoint(item.product for item in found.items)
     assert (found.items[0].product, found.items[0].reason) == (more["G"], "Bought together with Item B")
 
@@ -232,7 +230,7 @@ def test_api_shape_and_validation(shop):
     assert len(body["results"]) == 5 and all(set(result) == RESULT_KEYS for result in body["results"])
     recommenders_train(kinds=["also_bought"])
     body = client.get("/api/recommendations/?k=1").json()
-    assert (body["model"], body["strategy"]) == ("also_bought v1", "popular")
+    assert (body["model"], body["strategy"]) == ("hybrid: also_bought v1", "popular")
     d = shop["D"]
     assert body["results"] == [
         {
@@ -241,7 +239,7 @@ def test_api_shape_and_validation(shop):
             "name": d.name,
             "url": f"http://testserver{d.get_absolute_url()}",
             "image_url": None,
-            "score": pytest.approx(0.5 / 10),
+            "score": pytest.approx(weights_load()["popularity_recent"] / RRF_OFFSET),
             "reason": "Popular this week",
         }
     ]
@@ -272,7 +270,7 @@ def test_best_sellers_are_cached_and_products_still_checked(shop, settings, djan
 
     settings.RECOMMENDED_POPULAR_CACHE_SECONDS = 60
     cache.clear()
-    with django_assert_num_queries(3):  # the model with (no) neighbours, the best-sellers, the products
+    with django_assert_num_queries(3):  # the best-sellers, the products, the active versions
         first = shopper_recommended_list(k=5)
     assert [item.product for item in first.items] == [shop[name] for name in "DEABC"]
     Product.objects.filter(pk=shop["D"].pk).update(stock=0)

@@ -87,10 +87,11 @@ def figures(model: RecommenderModel) -> dict:
 
 
 def test_training_stores_the_hand_computed_figures(history):
-    """Three test shoppers. also_bought through the served blend: t1's history (A, and F without
-    neighbours) has half its products with neighbours, so B (A's neighbour) scores 0.25/10 and
-    comes after the recent best-sellers E (0.5/10) and D (0.5/11): rank 3. t2 gets D first, t3
-    (E has no neighbours) only D. bought_together: t1 gets [B], t2 [D], t3 nothing. The recent
+    """Three test shoppers. also_bought through the served blend (recommendations/blend_weights.json:
+    item-item 4, recent best-sellers 1): t1's history (F without neighbours, then A) has half its
+    products with neighbours, so item-item weighs 4 x 0.5^2 = 1 and B (A's neighbour) scores 1/10,
+    tying the recent best-seller E (1/10) and ranking first by id. t2 gets D first (C's neighbour
+    with full evidence), t3 (E has no neighbours) only D. bought_together: t1 gets [B], t2 [D], t3 nothing. The recent
     best-sellers' list excludes each shopper's purchases: t2's D at rank 2, nothing else hits.
     Coverage counts the 5 products sold before the split (F never was)."""
     _, split = history
@@ -114,7 +115,7 @@ def test_training_stores_the_hand_computed_figures(history):
             rel=1e-12,
         )
     assert figures(also) == pytest.approx(
-        {"precision": 1 / 18, "recall": 2 / 3, "ndcg": 0.5, "map": 4 / 9, "hit_rate": 2 / 3, "coverage": 3 / 5},
+        {"precision": 1 / 18, "recall": 2 / 3, "ndcg": 2 / 3, "map": 2 / 3, "hit_rate": 2 / 3, "coverage": 3 / 5},
         rel=1e-12,
     )
     assert figures(together) == pytest.approx(
@@ -187,14 +188,14 @@ def test_no_recent_purchases_is_the_not_enough_state(only_old_history, admin_cli
 def test_admin_shows_the_figures(history, admin_client):
     recommenders_train(kinds=NEIGHBOUR_KINDS)
     html = admin_client.get(reverse("admin:recommendations_recommendermodel_changelist")).content.decode()
-    assert "NDCG@12 0.500 (popular 0.210), recall@12 0.667 (popular 0.333), hit rate 0.667 on 3 shoppers" in html
+    assert "NDCG@12 0.667 (popular 0.210), recall@12 0.667 (popular 0.333), hit rate 0.667 on 3 shoppers" in html
     assert "NDCG@12 0.667 (popular 0.210)" in html
     assert html.count("on 3 shoppers, last 7 days") == 2  # each kind trained
     model = RecommenderModel.objects.get(kind="also_bought", is_active=True)
     detail = admin_client.get(
         reverse("admin:recommendations_recommendermodel_change", args=[model.pk])
     ).content.decode()
-    assert "NDCG@12 0.500 (popular 0.210)" in detail
+    assert "NDCG@12 0.667 (popular 0.210)" in detail
 
 
 def test_admin_says_when_a_model_was_not_evaluated(history, admin_client, settings):

@@ -318,3 +318,5 @@ RECOMMENDED_POPULAR_CACHE_SECONDS = env.int("RECOMMENDED_POPULAR_CACHE_SECONDS",
 RECOMMENDED_FOR_YOU_COUNT = env.int("RECOMMENDED_FOR_YOU_COUNT", default=8)
 # The home page's "Recently viewed": the shopper's last viewed products, most recent first.
 RECENTLY_VIEWED_COUNT = env.int("RECENTLY_VIEWED_COUNT", default=8)
+# The served blend's weights by source (empty: recommendations/blend_weights.json, tune_blend_weights).
+RECOMMENDED_BLEND_WEIGHTS_FILE = env("RECOMMENDED_BLEND_WEIGHTS_FILE", default="")
