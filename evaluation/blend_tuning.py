@@ -35,7 +35,10 @@ from recommendations.collaborative import popular_products
 from recommendations.hybrid import POOL_EXTRA, TYPE_CAP, WEIGHTS_FILE, blended_score, coordinate_ascent
 
 RATIO_FLOOR = 1e-4  # an NDCG of 0 on a validation split counts as this (the logarithm needs > 0)
-UNTUNED = ("similar_items",)  # shop-only sources the offline protocol cannot score (new products)
+# Sources this command cannot score from the files, which keep the weight set in the file:
+# similar_items (new products, shop-only) and content_profile (needs image vectors, which the
+# files do not have; measured by evaluate_recommendations on H&M, whose import embeds the photos).
+UNTUNED = ("similar_items", "content_profile")
 
 
 @dataclass
@@ -146,8 +149,8 @@ def weights_file_write(result: Mapping[str, Any], *, output: Path | str = WEIGHT
         "about": (
             "Served weights of recommendations.hybrid.blend by source name, chosen by tune_blend_weights "
             "on validation splits carved from each history's training period (docs/evaluation.md). "
-            f"{', '.join(UNTUNED)} cannot be scored offline and keeps its set weight. A source missing here is "
-            "not served."
+            f"{', '.join(UNTUNED)} cannot be scored from the files and keep their set weights. "
+            "A source missing here is not served."
         ),
         "weights": dict(sorted(weights.items(), key=lambda pair: (-pair[1], pair[0]))),
         "tuning": {"command": command, "objective": result["objective"], "histories": result["histories"]},

@@ -220,7 +220,10 @@ def factor_ranker(data: InteractionMatrix, params: FactorParams):
 
     A shopper of the matrix is served from their trained factors; anyone else is folded in from
     their history (confidence 1 per product). Returns (shopper, history, exclude, k, repeat) -> Candidates.
+    An empty matrix (e.g. a validation split with no events) gives a ranker with nothing to offer.
     """
+    if data.matrix.nnz == 0:
+        return lambda shopper, history, exclude, k, repeat: []
     factors = factorisation_fit(data, params)
     shopper_row = {shopper: row for row, shopper in enumerate(factors.shoppers)}
     product_row = {product: row for row, product in enumerate(factors.products)}

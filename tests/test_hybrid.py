@@ -329,13 +329,13 @@ def test_clicks_and_purchases_train_on_the_worker_and_change_the_home_page_with_
     assert title == "Popular now"
     # Best-sellers but the shirt, already bought: jeans and cap sold 3 each (ties by id), the belt 1.
     assert [url for url, _ in before] == [jeans.get_absolute_url(), cap.get_absolute_url(), belt.get_absolute_url()]
-    assert recommenders_train_task.delay().get(timeout=120) == ["also_bought v1", "bought_together v1"]
+    assert recommenders_train_task.delay().get(timeout=120) == ["also_bought v1", "bought_together v1", "ease v1"]
     title, after = home_items(client)
     assert title == "Recommended for you"
     assert after[0] == (jeans.get_absolute_url(), "Bought together with Shirt")
     assert shirt.get_absolute_url() not in [url for url, _ in after]
     body = client.get("/api/recommendations/").json()
-    assert body["model"] == "hybrid: also_bought v1, bought_together v1"
+    assert body["model"] == "hybrid: also_bought v1, bought_together v1, ease v1"
     assert body["results"][0]["reason"] == "Bought together with Shirt"
 
 
@@ -361,7 +361,9 @@ def test_served_weights_are_chosen_on_the_validation_weeks_only():
     assert pairs["weights"]["item_item_bm25"] > 0 and pairs["weights"]["popularity_recent"] == 0
     assert pairs["histories"][0]["validation"] == "validation:2024-03-03..2024-03-31"
     popular = tuned("popular", "popular")
-    assert popular["weights"]["popularity_recent"] > 0 and popular["weights"]["item_item_bm25"] == 0
+    assert popular["weights"]["item_item_bm25"] == 0 and popular["weights"]["ease"] == 0
+    # The best-seller comes from the best-sellers or from ALS, whose factors rank it first as well.
+    assert popular["weights"]["popularity_recent"] + popular["weights"]["als"] > 0
 
 
 def movielens_files(folder, ratings: list[tuple[int, int, int]]) -> None:
@@ -391,7 +393,14 @@ def test_tune_blend_weights_writes_the_file_the_shop_reads(tmp_path):
         "tune_blend_weights", "--history", f"movielens:{tmp_path / 'ml'}:stratified:0.75:5", "--output", output
     )
     written = json.loads(output.read_text())
-    assert set(written["weights"]) == {"item_item_bm25", "bought_together", "popularity_recent", "similar_items"}
+    assert set(written["weights"]) == {
+        "item_item_bm25",
+        "bought_together",
+        "popularity_recent",
+        "als",
+        "ease",
+        "similar_items",
+    }
     assert written["weights"]["similar_items"] == 0.3
     history = written["tuning"]["histories"][0]
     assert (history["name"], history["validation"], history["k"]) == (
