@@ -183,6 +183,9 @@ SIMILAR_ITEMS_COUNT = 5
 # embedding anywhere, or a change to the product itself, makes a new key at once. Other
 # products' category or gender changes show after at most this long.
 SIMILAR_ITEMS_CACHE_SECONDS = env.int("SIMILAR_ITEMS_CACHE_SECONDS", default=300)
+# The product page's rendered card lists (similar items, also bought, more in), per process, keyed by
+# everything the cards show (shop/templatetags/fragments.py), so a change shows at once; 0: off.
+PRODUCT_CARDS_CACHE_SECONDS = env.int("PRODUCT_CARDS_CACHE_SECONDS", default=300)
 # "default" is per process: room for every product's similar items in a 44k catalogue (LocMem's
 # default is 300). "shared" is one for all processes (Redis database 1 beside the broker's by
 # default), for counts that must add up across web processes: the photo-search throttle.
