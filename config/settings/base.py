@@ -207,6 +207,10 @@ CATEGORY_MENU_CACHE_SECONDS = env.int("CATEGORY_MENU_CACHE_SECONDS", default=300
 SEARCH_RESULTS_MAX = 50
 # Search by photo says the match is weak when its best result's cosine similarity is below this.
 PHOTO_SEARCH_WEAK_SCORE = env.float("PHOTO_SEARCH_WEAK_SCORE", default=0.55)
+# Each web process loads and warms the image model when it starts (config/wsgi.py), so no search by
+# photo waits for it; false leaves it to the first search (about 0.5 GB less per process that never
+# searches).
+PHOTO_SEARCH_WARM = env.bool("PHOTO_SEARCH_WARM", default=True)
 
 # REST API (Django REST framework, drf-spectacular).
 # Search by photo runs the image model: limit each client (user, or IP for guests).
