@@ -80,7 +80,7 @@ def real_vectors(datasets: tuple[str, ...]) -> np.ndarray:
     return np.concatenate([embed_files(image_files(name), name) for name in datasets])
 
 
-def synthetic_vectors(real: np.ndarray, n: int, seed: int) -> np.ndarray:
+def synthetic_vectors(real: np.ndarray, n: int, seed: int, parents: list | None = None) -> np.ndarray:
     """n vectors: the real ones, then points between a real vector and one of its 10 nearest real
     neighbours (a random share of the way), plus a little Gaussian noise, re-normalised.
 
@@ -89,7 +89,12 @@ def synthetic_vectors(real: np.ndarray, n: int, seed: int) -> np.ndarray:
     near-duplicates at large sizes (85 per product at 1M): HNSW then links each point only to
     its own clump, and recall collapsed to 0.34 there, a property of the clumps, not of a
     catalogue.
+
+    parents, when given, receives each vector's real source index (the real vector a point starts
+    from), so a benchmark can give a synthetic product its source's labels.
     """
+    if parents is not None:
+        parents.extend(range(min(n, len(real))))
     if n <= len(real):
         return real[:n].copy()
     rng = np.random.default_rng(seed)
@@ -109,6 +114,8 @@ def synthetic_vectors(real: np.ndarray, n: int, seed: int) -> np.ndarray:
     for start in range(len(real), n, step):
         stop = min(start + step, n)
         first = rng.integers(0, len(real), size=stop - start)
+        if parents is not None:
+            parents.extend(first.tolist())
         second = neighbours[first, rng.integers(0, 10, size=stop - start)]
         share = rng.random((stop - start, 1), dtype=np.float32)
         chunk = real[first] + share * (real[second] - real[first])
