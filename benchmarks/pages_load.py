@@ -2,7 +2,8 @@
 gunicorn with the production settings, against a real catalogue in a scratch database.
 
 Run: python -m benchmarks.pages_load [--dataset fashion-sample] [--clients 1,8,16,32]
-     [--scenarios product,product-uncached,product-log-on,product-log-off,photo] [--seconds 20]
+     [--scenarios product,product-no-fragments,product-uncached,product-log-on,product-log-off,photo,photo-start]
+     [--seconds 20]
      [--workers 2 --threads 4] [--also-bought-reads 5000] [--out docs]
 
 Steps: a scratch database beside the shop's (dropped at the end), migrate, import the dataset,
@@ -41,6 +42,14 @@ SCENARIOS = {
     "product-log-on": ("product page, event log on", {"EVENT_LOG_ENABLED": "true"}),
     "product-log-off": ("product page, event log off", {"EVENT_LOG_ENABLED": "false"}),
     "photo": ("search by photo", {}),
+    # The same with the product-card fragments rendered on every page (PRODUCT_CARDS_CACHE_SECONDS=0).
+    "product-no-fragments": ("product page, card lists rendered each time", {"PRODUCT_CARDS_CACHE_SECONDS": "0"}),
+}
+# A web process's start, with the model loaded at start (config/wsgi.py) and without: its memory
+# and the first searches by photo it answers (scenario "photo-start").
+START_MODES = {
+    "model loaded at start": {"PHOTO_SEARCH_WARM": "true"},
+    "model loaded by the first search": {"PHOTO_SEARCH_WARM": "false"},
 }
 WORK_DIR = BASE_DIR / "var" / "bench-pages"
 
@@ -123,8 +132,9 @@ def multipart(field: str, filename: str, data: bytes) -> tuple[bytes, str]:
     return body, f"multipart/form-data; boundary={boundary}"
 
 
-def run_load(port: int, requests: list[Request], clients: int, seconds: float, label: str) -> Run:
-    """`clients` threads, each sending requests back to back (round robin over `requests`)."""
+def run_load(port: int, requests: list[Request], clients: int, seconds: float, label: str, once: bool = False) -> Run:
+    """`clients` threads, each sending requests back to back (round robin over `requests`); with
+    once, each sends one request whatever the time."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     errors = 0
@@ -136,7 +146,11 @@ def run_load(port: int, requests: list[Request], clients: int, seconds: float, l
         nonlocal errors
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         cookie = ""  # the session cookie, kept as a browser keeps it
-        while time.perf_counter() < stop_at:
+        sent = 0
+        while time.perf_counter() < stop_at or (once and not sent):
+            if once and sent:
+                break
+            sent += 1
             with lock:
                 request = requests[next(counter) % len(requests)]
             headers = {"Content-Type": request.content_type} if request.content_type else {}
@@ -280,6 +294,88 @@ def warm_up(port: int, requests: list[Request], workers: int, threads: int) -> N
     print("warning: the warm-up did not settle within 3 minutes", file=sys.stderr)
 
 
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(value) for value in path.read_text().split()] if path.exists() else []
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def workers_settled(server: subprocess.Popen, workers: int) -> list[int]:
+    """The worker pids once all have started and stopped using CPU for 2 s (done importing the app,
+    and loading the model when configured to)."""
+    deadline = time.monotonic() + 300
+    last: dict[int, int] = {}
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        pids = _children(server.pid)
+        ticks = {pid: _cpu_ticks(pid) for pid in pids}
+        if len(pids) < workers or ticks != last:
+            last, quiet_since = ticks, time.monotonic()
+        elif time.monotonic() - quiet_since >= 2:
+            return pids
+        time.sleep(0.5)
+    raise SystemExit("gunicorn workers did not settle within 5 minutes")
+
+
+def photo_start(env: dict, photos: list[Request], workers: int, threads: int) -> list[dict]:
+    """Per start mode: each worker's memory once started, then the first round of searches by photo
+    (workers x threads at once, so every worker gets some): their slowest and median latency."""
+    rows = []
+    for mode, extra in START_MODES.items():
+        server, port = server_start({**env, **extra}, workers, threads)
+        try:
+            pids = workers_settled(server, workers)
+            rss = [_rss_mb(pid) for pid in pids]
+            first = run_load(port, photos, workers * threads, 0.0, "first searches", once=True)
+            rss_after = [_rss_mb(pid) for pid in pids]
+            rows.append(
+                {
+                    "mode": mode,
+                    "rss": statistics.fmean(rss),
+                    "rss_after": statistics.fmean(rss_after),
+                    "first_max": max(first.latencies_ms) if first.latencies_ms else None,
+                    "first_p50": statistics.median(first.latencies_ms) if first.latencies_ms else None,
+                    "first_n": len(first.latencies_ms),
+                    "errors": first.errors,
+                }
+            )
+            print(f"photo start, {mode}: {rows[-1]}", flush=True)
+        finally:
+            server_stop(server)
+    return rows
+
+
+def photo_start_table(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    lines = [
+        "",
+        "Web process start (`photo-start`): each gunicorn worker's memory (VmRSS, mean over the workers) once "
+        "it has started and gone idle, then the first round of searches by photo (one per thread of every "
+        "worker, all at once) and the memory after it:",
+        "",
+        "| start | RSS at start MB | first searches: slowest ms | median ms | searches | RSS after MB |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['mode']} | {row['rss']:.0f} | {fmt(row['first_max'], 0)} | {fmt(row['first_p50'], 0)} "
+            f"| {row['first_n']} | {row['rss_after']:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 ALSO_BOUGHT_READS_CODE = """
 import json, random, time
 from recommendations.selectors import product_also_bought_list
@@ -408,7 +504,7 @@ def append_report(out_dir: Path, results: list[Result], command: str, facts: dic
 {facts["log_cost"]}{facts["also_bought"]}
 
 {table(results)}
-
+{facts["photo_start"]}
 ![requests/s and latency vs clients]({image.relative_to(out_dir).as_posix()})
 """
     with report.open("a") as handle:
@@ -429,9 +525,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (the Dockerfile's)")
     parser.add_argument(
         "--scenarios",
-        default="product,product-uncached,product-log-on,product-log-off,photo",
-        help="product (similar items cached as configured), product-uncached (cache off), product-log-on and "
-        "product-log-off (the event log on and off, side by side), photo",
+        default="product,product-no-fragments,product-uncached,product-log-on,product-log-off,photo,photo-start",
+        help="product (similar items and card lists cached as configured), product-no-fragments (card lists "
+        "rendered every time), product-uncached (similar-items cache off), product-log-on and product-log-off "
+        "(the event log on and off, side by side), photo, photo-start (a web process's memory and first "
+        "searches by photo with the model loaded at start and without)",
     )
     parser.add_argument(
         "--also-bought-reads", type=int, default=5000, help="in-process reads of the also-bought list (0: skip)"
@@ -448,13 +546,14 @@ def main(argv: list[str] | None = None) -> None:
     clients = [int(value) for value in args.clients.split(",") if value.strip()]
     # In the order given: swapping two scenarios shows whether the machine's load drifted between them.
     scenarios = list(dict.fromkeys(value.strip() for value in args.scenarios.split(",") if value.strip()))
-    if not scenarios or set(scenarios) - set(SCENARIOS):
-        raise SystemExit(f"--scenarios takes some of {', '.join(SCENARIOS)}")
+    if not scenarios or set(scenarios) - set(SCENARIOS) - {"photo-start"}:
+        raise SystemExit(f"--scenarios takes some of {', '.join(SCENARIOS)}, photo-start")
 
     started = time.perf_counter()
     load = loadavg()
     database, name, env = scratch_setup(dataset, args.limit)
     results: list[Result] = []
+    start_rows: list[dict] = []
     reads: dict = {}
     try:
         ids = product_ids(env)
@@ -473,10 +572,17 @@ def main(argv: list[str] | None = None) -> None:
             "product-uncached": pages,
             "product-log-on": pages,
             "product-log-off": pages,
-            "photo": photo_requests(photos / "images", args.photo_count, args.seed) if "photo" in scenarios else [],
+            "product-no-fragments": pages,
+            "photo": photo_requests(photos / "images", args.photo_count, args.seed)
+            if {"photo", "photo-start"} & set(scenarios)
+            else [],
         }
         # One server per scenario, so one scenario's caches and warm-up do not help another.
         for scenario in scenarios:
+            if scenario == "photo-start":
+                print("== Web process start, with and without the model loaded at start", flush=True)
+                start_rows = photo_start(env, plans["photo"], args.workers, args.threads)
+                continue
             server, port = server_start({**env, **SCENARIOS[scenario][1]}, args.workers, args.threads)
             try:
                 print(f"== Warming up: {SCENARIOS[scenario][0]}", flush=True)
@@ -526,6 +632,7 @@ def main(argv: list[str] | None = None) -> None:
         ),
     }
     command = "python -m benchmarks.pages_load " + " ".join(sys.argv[1:] if argv is None else argv)
+    facts["photo_start"] = photo_start_table(start_rows)
     image = plot(results, args.out / "img")
     report = append_report(args.out, results, command.strip(), facts, image)
     print()

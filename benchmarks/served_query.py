@@ -12,7 +12,7 @@ article type: the tail), at several `hnsw.max_scan_tuples`. "exact tiers" is the
 index scans turned off (each tier an exact scan): the served list's agreement with it is its
 recall@5. One in 20 products is sold out, so the stock filter has work to do.
 
-    .venv/bin/python -m benchmarks.served_query --sizes 2946,11882 --out docs
+    .venv/bin/python -m benchmarks.served_query --sizes 2946,11882,100000 --out docs
 """
 
 from __future__ import annotations
@@ -28,11 +28,15 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import BASE_DIR, DATA_DIR, fmt, git_commit, loadavg, machine, scratch_database
-from benchmarks.vector_search import DATASETS, image_files, real_vectors
+from benchmarks.vector_search import DATASETS, image_files, real_vectors, synthetic_vectors
 
 SCRATCH_SUFFIX = "_bench_served"
 SMALL_TYPE = 10  # article types with at most this many products are the tail
 K = 5
+SEED = 20261126
+# The served path now (the product's vector read inside each tier's statement) and before (the
+# vector read into Python as text and sent back as a parameter), side by side.
+PATHS = {"new: vector in SQL": True, "old: vector through Python": False}
 
 
 def styles(dataset: str) -> dict[int, dict[str, str]]:
@@ -41,7 +45,9 @@ def styles(dataset: str) -> dict[int, dict[str, str]]:
 
 
 def load(n: int) -> list[int]:
-    """Products and ready embeddings for the first n real products (sample, then extra); their ids."""
+    """Products and ready embeddings for the first n real products (sample, then extra); beyond the
+    11,882 real ones, synthetic products (benchmarks.vector_search.synthetic_vectors: points between
+    real neighbours) labelled as the real product each starts from. Returns their ids."""
     from django.db import connection
 
     from recommendations.models import ProductEmbedding
@@ -52,8 +58,9 @@ def load(n: int) -> list[int]:
     for dataset in DATASETS:
         labels = styles(dataset)
         rows += [labels[int(path.stem)] for path in image_files(dataset)]
-    vectors = real_vectors(DATASETS)[:n]
-    rows = rows[:n]
+    parents: list[int] = []
+    vectors = synthetic_vectors(real_vectors(DATASETS), n, SEED, parents=parents)
+    rows = [rows[parent] | ({"id": f"syn-{i}"} if i >= len(rows) else {}) for i, parent in enumerate(parents)]
     categories = {}
     for row in rows:
         key = (row["masterCategory"], row["subCategory"], row["articleType"])
@@ -96,11 +103,16 @@ def load(n: int) -> list[int]:
     return [product.pk for product in products]
 
 
-def run_queries(products: list, *, max_scan_tuples: int | None, exact: bool = False) -> tuple[list[float], dict]:
+def run_queries(
+    products: list, *, max_scan_tuples: int | None, exact: bool = False, vector_in_sql: bool = True
+) -> tuple[list[float], dict]:
     """Times (ms) of the uncached served path for each product, and each product's list."""
     from django.db import connection
 
+    from recommendations import selectors
     from recommendations.selectors import _similar_ranked
+
+    selectors.SIMILAR_ITEMS_VECTOR_IN_SQL = vector_in_sql
 
     with connection.cursor() as cursor:
         cursor.execute("RESET hnsw.max_scan_tuples")
@@ -128,9 +140,11 @@ def percentiles(values: list[float]) -> tuple[float, float, float]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="2946,11882", help="catalogue sizes (real products, at most 11,882)")
+    parser.add_argument(
+        "--sizes", default="2946,11882,100000", help="catalogue sizes (real products, synthetic ones beyond 11,882)"
+    )
     parser.add_argument("--queries", type=int, default=200, help="sampled query products per size")
-    parser.add_argument("--max-scan-tuples", default="default,5000,1000", help="hnsw.max_scan_tuples values")
+    parser.add_argument("--max-scan-tuples", default="default", help="hnsw.max_scan_tuples values, e.g. default,5000")
     parser.add_argument("--out", type=Path, default=None, help="append a section to OUT/benchmarks.md")
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",")]
@@ -162,9 +176,9 @@ def main(argv: list[str] | None = None) -> None:
             small = [p for p in products.values() if type_sizes[p.category_id] <= SMALL_TYPE]
             _, exact_sample = run_queries(sample, max_scan_tuples=None, exact=True)
             _, exact_small = run_queries(small, max_scan_tuples=None, exact=True)
-            for scan in scans:
-                times, lists = run_queries(sample, max_scan_tuples=scan)
-                small_times, small_lists = run_queries(small, max_scan_tuples=scan)
+            for scan, (path, in_sql) in [(scan, path) for scan in scans for path in PATHS.items()]:
+                times, lists = run_queries(sample, max_scan_tuples=scan, vector_in_sql=in_sql)
+                small_times, small_lists = run_queries(small, max_scan_tuples=scan, vector_in_sql=in_sql)
                 recall = statistics.fmean(len(set(lists[pk]) & set(exact_sample[pk])) / K for pk in lists)
                 small_recall = statistics.fmean(
                     len(set(small_lists[pk]) & set(exact_small[pk])) / K for pk in small_lists
@@ -172,7 +186,8 @@ def main(argv: list[str] | None = None) -> None:
                 p50, p95, p99 = percentiles(times)
                 s50, s95, s99 = percentiles(small_times)
                 row = (
-                    f"| {size:,} | {scan if scan is not None else 'default (20,000)'} | {fmt(p50)} | {fmt(p95)} | "
+                    f"| {size:,} | {path} | {scan if scan is not None else 'default (20,000)'} | {fmt(p50)} | "
+                    f"{fmt(p95)} | "
                     f"{fmt(p99)} | {recall:.3f} | {len(small)} | {fmt(s50)} | {fmt(s95)} | {fmt(s99)} | "
                     f"{small_recall:.3f} |"
                 )
@@ -197,11 +212,14 @@ def main(argv: list[str] | None = None) -> None:
         "with the join, the stock and price filters and the colour pool, in Python through Django), k = 5; "
         f"{args.queries} sampled products, and separately every product of an article type with at most "
         f"{SMALL_TYPE} products (their lists run through several tiers). Recall@5 is against the same tiers "
-        "with index scans off (exact).",
+        "with index scans off (exact). Paths: the product's vector read inside each tier's statement (new) "
+        "or read into Python and sent back with each tier's query (old), one after the other at each size. "
+        f"Beyond {11882:,} products the catalogue is the real products plus synthetic ones (points between "
+        "real neighbours, labelled as the real product each starts from).",
         "",
-        "| products | hnsw.max_scan_tuples | p50 ms | p95 ms | p99 ms | recall@5 | small-type queries | "
+        "| products | path | hnsw.max_scan_tuples | p50 ms | p95 ms | p99 ms | recall@5 | small-type queries | "
         "p50 ms | p95 ms | p99 ms | recall@5 |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         *lines,
         "",
     ]

@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from benchmarks.common import BASE_DIR, DATA_DIR, fmt, git_commit, loadavg, machine
-from recommendations.vectors import halfvec_sql
+from recommendations.vectors import bit_sql, halfvec_sql
 
 CACHE_DIR = BASE_DIR / "var" / "bench-cache"
 MODEL = "efficientnet_lite0"
@@ -80,7 +80,7 @@ def real_vectors(datasets: tuple[str, ...]) -> np.ndarray:
     return np.concatenate([embed_files(image_files(name), name) for name in datasets])
 
 
-def synthetic_vectors(real: np.ndarray, n: int, seed: int) -> np.ndarray:
+def synthetic_vectors(real: np.ndarray, n: int, seed: int, parents: list | None = None) -> np.ndarray:
     """n vectors: the real ones, then points between a real vector and one of its 10 nearest real
     neighbours (a random share of the way), plus a little Gaussian noise, re-normalised.
 
@@ -89,7 +89,12 @@ def synthetic_vectors(real: np.ndarray, n: int, seed: int) -> np.ndarray:
     near-duplicates at large sizes (85 per product at 1M): HNSW then links each point only to
     its own clump, and recall collapsed to 0.34 there, a property of the clumps, not of a
     catalogue.
+
+    parents, when given, receives each vector's real source index (the real vector a point starts
+    from), so a benchmark can give a synthetic product its source's labels.
     """
+    if parents is not None:
+        parents.extend(range(min(n, len(real))))
     if n <= len(real):
         return real[:n].copy()
     rng = np.random.default_rng(seed)
@@ -109,6 +114,8 @@ def synthetic_vectors(real: np.ndarray, n: int, seed: int) -> np.ndarray:
     for start in range(len(real), n, step):
         stop = min(start + step, n)
         first = rng.integers(0, len(real), size=stop - start)
+        if parents is not None:
+            parents.extend(first.tolist())
         second = neighbours[first, rng.integers(0, 10, size=stop - start)]
         share = rng.random((stop - start, 1), dtype=np.float32)
         chunk = real[first] + share * (real[second] - real[first])
@@ -138,6 +145,24 @@ VECTOR_INDEX = (
 # expression, the query product excluded by a filter, LIMIT k.
 HALFVEC_SQL = f"SELECT id FROM items WHERE id <> %s ORDER BY {HALFVEC} <=> {halfvec_sql('%s', MODEL)} LIMIT 10"
 VECTOR_SQL = "SELECT id FROM items WHERE id <> %s ORDER BY embedding <=> %s::vector LIMIT 10"
+
+
+# Binary quantization (pgvector's documented route): an HNSW index on one bit per dimension
+# (`binary_quantize`: 1 where the value is positive; Lite0's pooled ReLU6 features are 0 in about
+# half the dimensions), Hamming distance, then an exact re-rank of the candidates by the full vector
+# in the same statement. The same expression as recommendations/vectors.py's binary index.
+BIT = bit_sql("embedding", MODEL)
+BIT_INDEX = (
+    f"CREATE INDEX items_bit_hnsw ON items USING hnsw (({BIT}) bit_hamming_ops) "
+    "WITH (m = {m}, ef_construction = {ef_construction})"
+)
+BIT_SQL = (
+    f"SELECT id FROM (SELECT id, embedding FROM items WHERE id <> %s "
+    f"ORDER BY {BIT} <~> {bit_sql('%s::vector', MODEL)} LIMIT {{candidates}}) candidates "
+    "ORDER BY embedding <=> %s::vector LIMIT 10"
+)
+# Candidates re-ranked per query (hnsw.ef_search is set to the same number).
+BIT_CANDIDATES = (100, 200, 400)
 
 
 # None: the project's embedded server (var/postgres); else a benchmark-only server's folder.
@@ -378,9 +403,18 @@ def sql_search(conn: psycopg.Connection, sql: str, queries: Queries, texts: list
     return search
 
 
-def plan_uses(conn: psycopg.Connection, sql: str, exclude: int, text: str) -> str:
+def bit_search(conn: psycopg.Connection, sql: str, queries: Queries, texts: list[str]) -> Callable[[int], list[int]]:
+    """The binary-quantized query: the query vector is sent twice (candidates, then the re-rank)."""
+
+    def search(i: int) -> list[int]:
+        return [row[0] for row in conn.execute(sql, [int(queries.exclude[i]), texts[i], texts[i]]).fetchall()]
+
+    return search
+
+
+def plan_uses(conn: psycopg.Connection, sql: str, *params: int | str) -> str:
     """The scan node of the query's plan (to confirm which index, if any, served it)."""
-    plan = [row[0] for row in conn.execute("EXPLAIN " + sql, [exclude, text]).fetchall()]
+    plan = [row[0] for row in conn.execute("EXPLAIN " + sql, list(params)).fetchall()]
     scans = [line.strip().lstrip("-> ").strip() for line in plan if "Scan" in line]
     return scans[0] if scans else plan[0]
 
@@ -438,6 +472,23 @@ def bench_size(
                     build_s=build_s,
                     index_mb=index_mb,
                 )
+        for m, ef_construction in graphs:
+            conn.execute("DROP INDEX IF EXISTS items_bit_hnsw")
+            build_s, index_mb = build_index(
+                conn, BIT_INDEX.format(m=m, ef_construction=ef_construction), "items_bit_hnsw"
+            )
+            graph = "" if (m, ef_construction) == DEFAULT_GRAPH else f" m={m} efc={ef_construction}"
+            for candidates in BIT_CANDIDATES:
+                sql = BIT_SQL.format(candidates=candidates)
+                conn.execute(f"SET hnsw.ef_search = {candidates}")
+                facts.setdefault("bit_plan", plan_uses(conn, sql, *first, first[1]))
+                run(
+                    f"pg hnsw bit{graph} + re-rank {candidates}",
+                    bit_search(conn, sql, queries, texts),
+                    build_s=build_s,
+                    index_mb=index_mb,
+                )
+        conn.execute("DROP INDEX IF EXISTS items_bit_hnsw")
         if only_hnsw:
             conn.execute("DROP TABLE items")
             skipped = "not run (--only-hnsw)"

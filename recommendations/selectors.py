@@ -89,22 +89,41 @@ def _nearest(
     return [(row.product_id, row.score) for row in rows]
 
 
+# A product's own stored vector, read inside the similarity statement (an InitPlan evaluated once):
+# sending it to Python and back costs two 1,280-float texts per tier, more than the index scan.
+PRODUCT_VECTOR_SQL = (
+    "(SELECT {halfvec} FROM recommendations_productembedding s "
+    "WHERE s.product_id = %(source)s AND s.model_name = %(model)s AND s.vector IS NOT NULL)"
+)
+# The similar-items lookup reads the product's vector in SQL (above); False sends it through Python
+# as before (kept for benchmarks.served_query's side-by-side comparison).
+SIMILAR_ITEMS_VECTOR_IN_SQL = True
+
+
 def _nearest_candidates(
-    vector: np.ndarray | HalfVector | str,
+    vector: np.ndarray | HalfVector | str | None,
     *,
     k: int,
     exclude_ids: list[int] | None = None,
     where: str = "",
     where_params: dict | None = None,
     explain: bool = False,
+    of_product: int | None = None,
 ) -> list[_Candidate] | str:
+    """The k nearest buyable products to `vector`, or (vector None) to the stored vector of the
+    product `of_product`, read in the same statement."""
     model = active_model_name()
     if isinstance(vector, np.ndarray):
         vector = HalfVector(np.asarray(vector, dtype=np.float32))
     # A str is pgvector text already, as product_vector() reads it.
     query = vector.to_text() if isinstance(vector, HalfVector) else vector
-    params = {"query": query, "model": model, "exclude": exclude_ids or [0], "k": k, **(where_params or {})}
-    sql = NEAREST_SQL.format(indexed=halfvec_sql("e.vector", model), query=halfvec_sql("%(query)s", model), where=where)
+    params = {"query": query, "source": of_product, "model": model, "exclude": exclude_ids or [0], "k": k}
+    params.update(where_params or {})
+    if vector is None:
+        query_sql = PRODUCT_VECTOR_SQL.format(halfvec=halfvec_sql("s.vector", model))
+    else:
+        query_sql = halfvec_sql("%(query)s", model)
+    sql = NEAREST_SQL.format(indexed=halfvec_sql("e.vector", model), query=query_sql, where=where)
     # Every connection starts with the search settings (DATABASES options in config/settings/base.py);
     # only a k above ef_search needs a larger value, for this transaction.
     wider = k > settings.HNSW_EF_SEARCH
@@ -215,17 +234,17 @@ def _similar_ranked(product: Product, k: int) -> list[tuple[int, float]]:
     """Each tier's places go to the best of its SIMILAR_ITEMS_COLOUR_POOL visually nearest by
     visual score plus SIMILAR_ITEMS_COLOUR_WEIGHT x colour agreement; the list is in that order.
     Membership still comes tier by tier, so the share of the product's own type cannot drop."""
-    embedding = (
-        ProductEmbedding.objects.filter(
-            product=product, model_name=active_model_name(), status=ProductEmbedding.Status.READY
-        )
-        .annotate(text=Cast("vector", TextField()))
-        .values_list("text", "colour_lab")
-        .first()
+    ready = ProductEmbedding.objects.filter(
+        product=product, model_name=active_model_name(), status=ProductEmbedding.Status.READY
     )
+    if SIMILAR_ITEMS_VECTOR_IN_SQL:
+        embedding = ready.values_list("pk", "colour_lab").first()
+    else:
+        embedding = ready.annotate(text=Cast("vector", TextField())).values_list("text", "colour_lab").first()
     if embedding is None:
         return []
-    vector, lab = embedding[0], tuple(embedding[1]) if embedding[1] else None
+    vector = None if SIMILAR_ITEMS_VECTOR_IN_SQL else embedding[0]
+    lab = tuple(embedding[1]) if embedding[1] else None
     has_colour = bool(product.base_colour.strip()) or lab is not None
 
     def blended(row: _Candidate) -> float:
@@ -237,7 +256,9 @@ def _similar_ranked(product: Product, k: int) -> list[tuple[int, float]]:
         wanted = k - len(found)
         exclude = [product.pk, *(row.product_id for row, _ in found)]
         pool = max(wanted, SIMILAR_ITEMS_COLOUR_POOL) if has_colour else wanted
-        rows = _nearest_candidates(vector, k=pool, exclude_ids=exclude, where=where, where_params=params)
+        rows = _nearest_candidates(
+            vector, k=pool, exclude_ids=exclude, where=where, where_params=params, of_product=product.pk
+        )
         found += sorted(((row, blended(row)) for row in rows), key=lambda item: -item[1])[:wanted]
         if len(found) >= k:
             break
@@ -520,7 +541,13 @@ def product_similar_plan(*, product: Product, k: int | None = None) -> str:
     vector = product_vector(product=product)
     if vector is None:
         raise ValueError(f"product {product.pk} has no ready embedding")
-    return _nearest_candidates(vector, k=k or settings.SIMILAR_ITEMS_COUNT, exclude_ids=[product.pk], explain=True)
+    return _nearest_candidates(
+        None if SIMILAR_ITEMS_VECTOR_IN_SQL else vector,
+        k=k or settings.SIMILAR_ITEMS_COUNT,
+        exclude_ids=[product.pk],
+        explain=True,
+        of_product=product.pk,
+    )
 
 
 def product_embedding_status(*, product: Product) -> ProductEmbedding | None:

@@ -24,3 +24,9 @@ def halfvec_expression(model_name: str) -> Cast:
 def halfvec_sql(operand: str, model_name: str) -> str:
     """The same cast as SQL text for raw queries: `<operand>::halfvec(D)`, e.g. a column or `%s`."""
     return f"{operand}::{halfvec_field(model_name).db_type(connection=None)}"
+
+
+def bit_sql(operand: str, model_name: str) -> str:
+    """The binary-quantized form of a vector as SQL text: `binary_quantize(<operand>)::bit(D)`, one
+    bit per dimension (1 where the value is positive), for an HNSW index with bit_hamming_ops."""
+    return f"binary_quantize({operand})::bit({MODEL_DIMENSIONS[model_name]})"

@@ -183,6 +183,9 @@ SIMILAR_ITEMS_COUNT = 5
 # embedding anywhere, or a change to the product itself, makes a new key at once. Other
 # products' category or gender changes show after at most this long.
 SIMILAR_ITEMS_CACHE_SECONDS = env.int("SIMILAR_ITEMS_CACHE_SECONDS", default=300)
+# The product page's rendered card lists (similar items, also bought, more in), per process, keyed by
+# everything the cards show (shop/templatetags/fragments.py), so a change shows at once; 0: off.
+PRODUCT_CARDS_CACHE_SECONDS = env.int("PRODUCT_CARDS_CACHE_SECONDS", default=300)
 # "default" is per process: room for every product's similar items in a 44k catalogue (LocMem's
 # default is 300). "shared" is one for all processes (Redis database 1 beside the broker's by
 # default), for counts that must add up across web processes: the photo-search throttle.
@@ -204,6 +207,10 @@ CATEGORY_MENU_CACHE_SECONDS = env.int("CATEGORY_MENU_CACHE_SECONDS", default=300
 SEARCH_RESULTS_MAX = 50
 # Search by photo says the match is weak when its best result's cosine similarity is below this.
 PHOTO_SEARCH_WEAK_SCORE = env.float("PHOTO_SEARCH_WEAK_SCORE", default=0.55)
+# Each web process loads and warms the image model when it starts (config/wsgi.py), so no search by
+# photo waits for it; false leaves it to the first search (about 0.5 GB less per process that never
+# searches).
+PHOTO_SEARCH_WARM = env.bool("PHOTO_SEARCH_WARM", default=True)
 
 # REST API (Django REST framework, drf-spectacular).
 # Search by photo runs the image model: limit each client (user, or IP for guests).

@@ -20,6 +20,8 @@ LOGIN_FAILURE_RATE = "100000/hour"
 # Tests build catalogues one after another in one process; the caching test sets its own.
 CATEGORY_MENU_CACHE_SECONDS = 0
 SIMILAR_ITEMS_CACHE_SECONDS = 0
+# The test process imports config.wsgi (the API schema test): only test_web_start turns this on.
+PHOTO_SEARCH_WARM = env.bool("PHOTO_SEARCH_WARM", default=False)
 RECOMMENDED_POPULAR_CACHE_SECONDS = 0
 # The browser tests load product images from the live server.
 SERVE_MEDIA = True
