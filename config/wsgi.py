@@ -42,11 +42,12 @@ def photo_search_warm() -> None:
     global photo_search_warmed
     from PIL import Image
 
-    from recommendations.selectors import PHOTO_SEARCH_TTA, photo_vector
+    from recommendations.photo import PHOTO_SEARCH
+    from recommendations.selectors import photo_vector
 
     started, before = time.perf_counter(), _rss_mb()
     try:
-        photo_vector(image=Image.new("RGB", (300, 400), (200, 190, 180)), tta=PHOTO_SEARCH_TTA)
+        photo_vector(image=Image.new("RGB", (300, 400), (200, 190, 180)), views=PHOTO_SEARCH.views)
     except Exception:
         logger.exception("Could not load the image model at start; the first search by photo will load it")
         return

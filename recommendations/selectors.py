@@ -1101,6 +1101,8 @@ def factor_shopper_vector(
 def _factor_candidates(*, kind: str, history: ShopperHistory, k: int, exclude: set[int]) -> list[Candidate]:
     from recommendations.factorisation import BPR
 
+    if not history.products:  # nothing stored or to fold in: no query for a first-time visitor
+        return []
     model_id, user, item_rows, _ = factor_shopper_vector(kind=kind, history=history)
     if user is None:
         return []
