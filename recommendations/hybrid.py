@@ -50,6 +50,9 @@ REASONS: dict[str, str] = {
     "user_user": "Shoppers with similar taste bought this",
 }
 REASON_FALLBACK = "Recommended for you"
+# Lists that are the same for every shopper: an item's reason comes from them only when no personal
+# source offered it.
+GENERAL_SOURCES = frozenset({"popularity", "popularity_recent"})
 
 
 class Evidence(list):
@@ -99,7 +102,7 @@ def blend(
         raise ValueError(f"unknown blend method {method!r}; expected rrf or score")
     banned = set(exclude)
     scores: dict[int, float] = defaultdict(float)
-    best: dict[int, tuple[float, str, int | None]] = {}
+    best: dict[int, tuple[tuple[bool, float], str, int | None]] = {}
     for source, candidates in lists.items():
         weight = weights.get(source, DEFAULT_SOURCE_WEIGHT)
         if weight <= 0 or not candidates:
@@ -123,8 +126,12 @@ def blend(
             if product in banned or gain <= 0:
                 continue
             scores[product] += gain
-            if product not in best or gain > best[product][0]:
-                best[product] = (gain, candidate.source, candidate.because)
+            # The reason: the source that contributed most, but a personal source (one that read the
+            # shopper's history) before a list that is the same for everyone, whatever their gains:
+            # "Because you viewed a shirt" tells a shopper more than "Popular this week".
+            key = (source not in GENERAL_SOURCES, gain)
+            if product not in best or key > best[product][0]:
+                best[product] = (key, candidate.source, candidate.because)
     ranked = sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
     chosen = _capped(ranked, k, type_of, type_cap)
     return [Blended(product, score, best[product][1], best[product][2]) for product, score in chosen]

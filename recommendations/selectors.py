@@ -881,10 +881,6 @@ def similar_items_candidates(*, history: ShopperHistory, k: int, exclude: set[in
     return [Candidate(product, score, "similar_items", anchor) for product, score in rows]
 
 
-# Sources that are the same for everyone: a list made of them alone is "Popular now".
-GENERAL_SOURCES = frozenset({"popularity_recent"})
-
-
 # Purchases of the given products per shopper: how many shoppers bought each, and how many of them
 # on more than one occasion (basket, else day), for hybrid.repeat_rule.
 REPEAT_SQL = """
@@ -931,7 +927,7 @@ def shopper_recommended_list(
     similar_items (the best-sellers cached; their all-time fallback or a re-read for a long history
     adds one), the products and the active versions.
     """
-    from recommendations.hybrid import POOL_EXTRA, blend, exclusions, reason, weights_load
+    from recommendations.hybrid import GENERAL_SOURCES, POOL_EXTRA, blend, exclusions, reason, weights_load
 
     history = shopper_history(user=user, session_key=session_key)
     exclude = exclusions(history.products, products_repeatable(product_ids=history.bought), exclude_ids)
@@ -963,6 +959,7 @@ def shopper_recommended_list(
         for item in ranked
     ]
     # Personal once any source that reads the history has something to go on.
+    # (hybrid.GENERAL_SOURCES: lists that are the same for everyone; made of them alone it is "Popular now".)
     personal = any(found for name, found in lists.items() if name not in GENERAL_SOURCES)
     versions = RecommenderModel.objects.filter(is_active=True).order_by("kind").values_list("kind", "version")
     used = ", ".join(f"{kind} v{version}" for kind, version in versions)
@@ -1300,8 +1297,8 @@ def _kind_label(product: Product) -> str:
 
 
 def _reason_for(item, text: str, history: ShopperHistory) -> str:
-    # Item-item from a product the shopper bought reads "Bought together with", as before the blend.
-    if item.source == "item_item_bm25" and item.because in history.bought:
+    # An item-item list (BM25's or EASE's) from a product the shopper bought reads "Bought together with".
+    if item.source in ("item_item_bm25", "ease") and item.because in history.bought:
         return text.replace("Because you viewed", "Bought together with", 1)
     return text
 

@@ -98,3 +98,23 @@ def running_worker() -> Iterator[object]:
 
     with start_worker(celery_app, pool="solo", queues=list(QUEUES), shutdown_timeout=30) as worker:
         yield worker
+
+
+# A shopper's delivery details that pass the checkout form.
+CHECKOUT_DETAILS = {
+    "email": "buyer@example.com",
+    "full_name": "A Buyer",
+    "address_line1": "1 Main Street",
+    "city": "Pune",
+    "postal_code": "411001",
+    "country": "India",
+}
+
+
+def checkout(client, products) -> None:
+    """Put one of each product in the client's cart and check out (the storefront's own views)."""
+    from django.urls import reverse
+
+    for product in products:
+        assert client.post(reverse("shop:cart_add", args=[product.pk]), {"quantity": 1}).status_code == 302
+    assert client.post(reverse("shop:checkout"), CHECKOUT_DETAILS).status_code == 302

@@ -21,6 +21,7 @@ from recommendations.models import ProductNeighbour, RecommenderModel
 from recommendations.recommenders import recommender_model_activate, recommender_model_store, recommenders_train
 from recommendations.selectors import product_also_bought_list, products_bought_together_list
 from shop.models import Product
+from tests.helpers import checkout
 
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 RESULT_KEYS = {"id", "sku", "name", "url", "image_url", "score"}
@@ -316,15 +317,6 @@ def test_openapi_schema_documents_both_lists(client):
 
 # --- End to end: checkout, the worker, the pages ---
 
-DETAILS = {
-    "email": "buyer@example.com",
-    "full_name": "A Buyer",
-    "address_line1": "1 Main Street",
-    "city": "Pune",
-    "postal_code": "411001",
-    "country": "India",
-}
-
 
 @pytest.mark.django_db(transaction=True)
 def test_orders_through_checkout_train_on_the_worker_and_show_on_pages(worker):
@@ -339,9 +331,7 @@ def test_orders_through_checkout_train_on_the_worker_and_show_on_pages(worker):
         user = get_user_model().objects.create_user(f"buyer{number}", password="x-long-password")
         client = Client(HTTP_USER_AGENT=CHROME)
         client.force_login(user)
-        for product in basket:
-            assert client.post(reverse("shop:cart_add", args=[product.pk]), {"quantity": 1}).status_code == 302
-        assert client.post(reverse("shop:checkout"), DETAILS).status_code == 302
+        checkout(client, basket)
     assert Interaction.objects.filter(kind="purchase").count() == 14
     assert recommenders_train_task.delay().get(timeout=120) == [
         "also_bought v1",
