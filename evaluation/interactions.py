@@ -377,7 +377,13 @@ def method_rankers(
     rankers["als"] = factorisation.factor_ranker(data, factorisation.DEFAULTS["als"])
     rankers["bpr"] = factorisation.factor_ranker(data, factorisation.DEFAULTS["bpr"])
     rankers["user_user"] = user_user_ranker(touched_matrix(train), prepared.bought_before)
-    content = content_profile_ranker(vectors, prepared.catalogue, prepared.bought_before) if vectors else None
+    # The shop's content profile searches every product with an image vector, sold or not: so here
+    # (the catalogue's products when known), which is how it can reach the `new` slice.
+    content = (
+        content_profile_ranker(vectors, prepared.catalogue | prepared.products, prepared.bought_before)
+        if vectors
+        else None
+    )
     if content is not None:
         rankers["content_profile"] = content
     # EASE's lambda is chosen on a validation split carved from the training events (k: its metric's cut-off).
