@@ -436,9 +436,11 @@ def served_ranker(
     (recommendations/blend_weights.json unless given). `item_item` replaces the trained BM25 lists
     (the admin scores a stored version's parameters this way); `trained` hands over the model
     sources (SHOP_MODEL_SOURCES) method_rankers already trained."""
+    weights = weights if weights is not None else weights_load()
+    wanted = {name for name, weight in weights.items() if weight > 0}
     return blend_ranker(
-        served_sources(prepared, categories=categories, data=data, item_item=item_item, trained=trained),
-        weights if weights is not None else weights_load(),
+        served_sources(prepared, categories=categories, data=data, item_item=item_item, trained=trained, wanted=wanted),
+        weights,
         repeatable=repeatable if repeatable is not None else repeatable_products(prepared.split.train),
         categories=categories,
         source="served",
@@ -453,22 +455,23 @@ def served_sources(
     item_item: Mapping[int, Sequence[tuple[int, float]]] | None = None,
     trained: Mapping[str, Ranker] | None = None,
     k: int = DEFAULT_K,
+    wanted: Collection[str] | None = None,
 ) -> dict[str, Ranker]:
     """The served list's sources as the shop stores and reads them: BM25 item-item and basket lists of
     the shop's length, the last week's best-sellers, overall and per category, and the model sources
     the shop trains (ALS factors, EASE's stored lists: SHOP_MODEL_SOURCES), from `trained` or trained
-    here on the matrix; not when only `item_item` is given (the admin's score of one version)."""
+    here on the matrix, those of `wanted` only (the sources with a weight; all when None)."""
     train = prepared.split.train
     model_sources: dict[str, Ranker] = {}
     if trained is not None:
         model_sources = {name: trained[name] for name in SHOP_MODEL_SOURCES if name in trained}
-    elif item_item is None:
+    elif wanted is None or {"als", "ease"} & set(wanted):
         if data is None:
             data = interaction_matrix(train, now=prepared.split.test_time, half_life_days=prepared.split.half_life_days)
-        model_sources = {
-            "als": factorisation.factor_ranker(data, factorisation.DEFAULTS["als"]),
-            "ease": ease_rankers(prepared, data, k=k)["ease"],
-        }
+        if wanted is None or "als" in wanted:
+            model_sources["als"] = factorisation.factor_ranker(data, factorisation.DEFAULTS["als"])
+        if wanted is None or "ease" in wanted:
+            model_sources["ease"] = ease_rankers(prepared, data, k=k)["ease"]
     if data is None and item_item is None:
         data = interaction_matrix(train, now=prepared.split.test_time, half_life_days=prepared.split.half_life_days)
     recent_from = (prepared.split.test_time or datetime.max) - timedelta(days=RECENT_DAYS)

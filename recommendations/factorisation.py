@@ -220,9 +220,10 @@ def factor_ranker(data: InteractionMatrix, params: FactorParams):
 
     A shopper of the matrix is served from their trained factors; anyone else is folded in from
     their history (confidence 1 per product). Returns (shopper, history, exclude, k, repeat) -> Candidates.
-    An empty matrix (e.g. a validation split with no events) gives a ranker with nothing to offer.
+    Too little data to train on (`enough_data`, the shop's own rule: the shop keeps no version
+    then) gives a ranker with nothing to offer.
     """
-    if data.matrix.nnz == 0:
+    if data.matrix.nnz == 0 or not enough_data(data):
         return lambda shopper, history, exclude, k, repeat: []
     factors = factorisation_fit(data, params)
     shopper_row = {shopper: row for row, shopper in enumerate(factors.shoppers)}

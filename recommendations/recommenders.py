@@ -348,6 +348,7 @@ def recommender_model_evaluate(
     """
     from evaluation.interactions import DEFAULT_K, RECENT_DAYS, categories_from_database, served_ranker
     from evaluation.metrics import ranking_metrics
+    from recommendations.hybrid import weights_load
 
     started = time.monotonic()
     k = DEFAULT_K
@@ -375,7 +376,12 @@ def recommender_model_evaluate(
         else:
             neighbours = collaborative.bought_together(train, n=params["n"], min_support=params["min_support"])
         served = (
-            served_ranker(prepared, categories=categories_from_database(), item_item=neighbours)
+            served_ranker(
+                prepared,
+                categories=categories_from_database(),
+                item_item=neighbours,
+                weights=weights_load(settings.RECOMMENDED_BLEND_WEIGHTS_FILE or None),
+            )
             if kind == Kind.ALSO_BOUGHT
             else None
         )

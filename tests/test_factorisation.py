@@ -25,6 +25,7 @@ from recommendations.selectors import (
     shopper_history,
 )
 from shop.models import Product
+from tests.test_recommender_evaluation import hand_weights  # noqa: F401
 
 # A fixture: the hand-made split of test_recommender_evaluation, used by the last test.
 from tests.test_recommender_evaluation import history as split_history  # noqa: F401
