@@ -53,3 +53,11 @@ def scratch_database(suffix: str, work_dir: Path) -> tuple[dict, str, dict[str, 
     work_dir.mkdir(parents=True, exist_ok=True)
     env = runs.scratch_environment(database_url_=runs.database_url(database, name), media_root=work_dir / "media")
     return database, name, env
+
+
+def section_append(out: Path | None, text: str) -> None:
+    """Print a run's Markdown section and, with --out, append it to OUT/benchmarks.md."""
+    print(text)
+    if out is not None:
+        with (out / "benchmarks.md").open("a", encoding="utf-8") as file:
+            file.write(text)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import BASE_DIR, DATA_DIR, git_commit, loadavg, machine, scratch_database
+from benchmarks.common import BASE_DIR, DATA_DIR, git_commit, loadavg, machine, scratch_database, section_append
 
 SCRATCH_SUFFIX = "_bench_factors"
 K = 12
@@ -224,11 +224,7 @@ def main(argv: list[str] | None = None) -> None:
         *table,
         "",
     ]
-    text = "\n".join(section)
-    print(text)
-    if args.out is not None:
-        with (args.out / "benchmarks.md").open("a", encoding="utf-8") as file:
-            file.write(text)
+    section_append(args.out, "\n".join(section))
 
 
 if __name__ == "__main__":

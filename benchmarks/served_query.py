@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import BASE_DIR, DATA_DIR, fmt, git_commit, loadavg, machine, scratch_database
+from benchmarks.common import BASE_DIR, DATA_DIR, fmt, git_commit, loadavg, machine, scratch_database, section_append
 from benchmarks.vector_search import DATASETS, image_files, real_vectors, synthetic_vectors
 
 SCRATCH_SUFFIX = "_bench_served"
@@ -223,11 +223,7 @@ def main(argv: list[str] | None = None) -> None:
         *lines,
         "",
     ]
-    text = "\n".join(section)
-    print(text)
-    if args.out is not None:
-        with (args.out / "benchmarks.md").open("a", encoding="utf-8") as file:
-            file.write(text)
+    section_append(args.out, "\n".join(section))
 
 
 if __name__ == "__main__":
