@@ -72,10 +72,22 @@ class Blended:
     because: int | None  # that source's candidate's `because`
 
 
+_weights_read: dict[Path, tuple[int, dict[str, float]]] = {}  # file -> (its mtime, its weights)
+
+
 def weights_load(path: Path | str | None = None) -> dict[str, float]:
-    """The served weights by source name (recommendations/blend_weights.json, `weights`)."""
-    data = json.loads(Path(path or WEIGHTS_FILE).read_text(encoding="utf-8"))
-    return {str(name): float(weight) for name, weight in data["weights"].items()}
+    """The served weights by source name (recommendations/blend_weights.json, `weights`).
+
+    The home page asks on every request: the file is parsed once per process and again only when
+    its modification time changes (a stat per call)."""
+    file = Path(path or WEIGHTS_FILE)
+    stamp = file.stat().st_mtime_ns
+    found = _weights_read.get(file)
+    if found is None or found[0] != stamp:
+        data = json.loads(file.read_text(encoding="utf-8"))
+        found = (stamp, {str(name): float(weight) for name, weight in data["weights"].items()})
+        _weights_read[file] = found
+    return dict(found[1])
 
 
 def blend(
