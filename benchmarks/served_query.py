@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import csv
 import statistics
+import sys
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -27,8 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import vector_search
 from benchmarks.common import BASE_DIR, DATA_DIR, fmt, git_commit, loadavg, machine, scratch_database, section_append
-from benchmarks.vector_search import DATASETS, image_files, real_vectors, synthetic_vectors
+from benchmarks.vector_search import DATASETS, copy_binary_rows, image_files, real_vectors, synthetic_vectors
 
 SCRATCH_SUFFIX = "_bench_served"
 SMALL_TYPE = 10  # article types with at most this many products are the tail
@@ -44,7 +46,7 @@ def styles(dataset: str) -> dict[int, dict[str, str]]:
         return {int(row["id"]): row for row in csv.DictReader(file)}
 
 
-def load(n: int) -> list[int]:
+def load(n: int, *, maintenance_work_mem: str = "1GB") -> list[int]:
     """Products and ready embeddings for the first n real products (sample, then extra); beyond the
     11,882 real ones, synthetic products (benchmarks.vector_search.synthetic_vectors: points between
     real neighbours) labelled as the real product each starts from. Returns their ids."""
@@ -82,21 +84,30 @@ def load(n: int) -> list[int]:
         ],
         batch_size=2000,
     )
+    table = ProductEmbedding._meta.db_table
     with connection.cursor() as cursor:
         # Inserting into a live HNSW index is slow: load, then build it as the migration defines it.
         cursor.execute("SELECT pg_get_indexdef('embedding_lite0_hnsw'::regclass)")
         (definition,) = cursor.fetchone()
         cursor.execute("DROP INDEX embedding_lite0_hnsw")
-        ProductEmbedding.objects.bulk_create(
-            [
-                ProductEmbedding(
-                    product=product, model_name="efficientnet_lite0", status="ready", source_sha256="bench", vector=v
-                )
-                for product, v in zip(products, vectors, strict=True)
-            ],
-            batch_size=1000,
+        # The vectors go in by binary COPY (a million vectors as SQL text would be ~15 GB of it),
+        # then into the shop's table in one statement.
+        cursor.execute("CREATE TEMPORARY TABLE bench_vectors (id bigint, embedding vector(1280))")
+        with cursor.cursor.copy("COPY bench_vectors (id, embedding) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big"))
+            ids = np.asarray([product.pk for product in products], dtype=np.int64)
+            for start in range(0, len(vectors), 5_000):
+                rows = copy_binary_rows(vectors[start : start + 5_000])
+                rows["id"] = ids[start : start + 5_000]
+                copy.write(rows.tobytes())
+            copy.write((-1).to_bytes(2, "big", signed=True))
+        cursor.execute(
+            f"INSERT INTO {table} (product_id, model_name, status, error, source_sha256, vector, attempts, "
+            "created_at, updated_at) SELECT id, 'efficientnet_lite0', 'ready', '', 'bench', embedding, 0, now(), "
+            "now() FROM bench_vectors"
         )
-        cursor.execute("SET maintenance_work_mem = '1GB'")
+        cursor.execute("DROP TABLE bench_vectors")
+        cursor.execute(f"SET maintenance_work_mem = '{maintenance_work_mem}'")
         cursor.execute(definition)
         cursor.execute("VACUUM ANALYZE shop_product")
         cursor.execute("VACUUM ANALYZE recommendations_productembedding")
@@ -145,6 +156,18 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--queries", type=int, default=200, help="sampled query products per size")
     parser.add_argument("--max-scan-tuples", default="default", help="hnsw.max_scan_tuples values, e.g. default,5000")
+    parser.add_argument(
+        "--exact-queries",
+        type=int,
+        default=None,
+        help="recall is measured on the first N sampled and N small-type queries (each exact tier scans the "
+        "catalogue: seconds per query at a million); default all",
+    )
+    parser.add_argument(
+        "--shared-buffers",
+        help="run on a benchmark-only embedded server (var/bench-postgres) with this shared_buffers, e.g. 5GB",
+    )
+    parser.add_argument("--maintenance-work-mem", default="1GB", help="for the HNSW build; a million needs ~4GB")
     parser.add_argument("--out", type=Path, default=None, help="append a section to OUT/benchmarks.md")
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",")]
@@ -157,6 +180,17 @@ def main(argv: list[str] | None = None) -> None:
     from django.core.management import call_command
     from django.db import connection
 
+    from evaluation import runs
+
+    if args.shared_buffers:
+        # A server of its own, so that the shop's keeps its memory settings (as benchmarks.vector_search).
+        runs.scratch_database_drop(original, name)
+        vector_search.use_own_server(BASE_DIR / "var" / "bench-postgres", {"shared_buffers": args.shared_buffers})
+        own = vector_search.connect_kwargs("postgres")
+        database = original | {"HOST": own["host"], "PORT": str(own["port"]), "USER": own["user"], "PASSWORD": ""}
+        runs.scratch_database_create(database, name)
+        connection.settings_dict.update({key: database[key] for key in ("HOST", "PORT", "USER", "PASSWORD")})
+
     lines = []
     try:
         connection.close()
@@ -166,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
 
         for size in sizes:
             Product.objects.all().delete()
-            ids = load(size)
+            ids = load(size, maintenance_work_mem=args.maintenance_work_mem)
             products = {p.pk: p for p in Product.objects.select_related("category__parent").filter(pk__in=ids)}
             rng = np.random.default_rng(0)
             sample = [products[pk] for pk in sorted(rng.choice(ids, size=min(args.queries, len(ids)), replace=False))]
@@ -174,14 +208,17 @@ def main(argv: list[str] | None = None) -> None:
             for product in products.values():
                 type_sizes[product.category_id] = type_sizes.get(product.category_id, 0) + 1
             small = [p for p in products.values() if type_sizes[p.category_id] <= SMALL_TYPE]
-            _, exact_sample = run_queries(sample, max_scan_tuples=None, exact=True)
-            _, exact_small = run_queries(small, max_scan_tuples=None, exact=True)
+            checked = args.exact_queries
+            _, exact_sample = run_queries(sample[:checked], max_scan_tuples=None, exact=True)
+            _, exact_small = run_queries(small[:checked], max_scan_tuples=None, exact=True)
             for scan, (path, in_sql) in [(scan, path) for scan in scans for path in PATHS.items()]:
                 times, lists = run_queries(sample, max_scan_tuples=scan, vector_in_sql=in_sql)
                 small_times, small_lists = run_queries(small, max_scan_tuples=scan, vector_in_sql=in_sql)
-                recall = statistics.fmean(len(set(lists[pk]) & set(exact_sample[pk])) / K for pk in lists)
-                small_recall = statistics.fmean(
-                    len(set(small_lists[pk]) & set(exact_small[pk])) / K for pk in small_lists
+                recall = statistics.fmean(len(set(lists[pk]) & set(exact_sample[pk])) / K for pk in exact_sample)
+                small_recall = (
+                    statistics.fmean(len(set(small_lists[pk]) & set(exact_small[pk])) / K for pk in exact_small)
+                    if exact_small
+                    else float("nan")
                 )
                 p50, p95, p99 = percentiles(times)
                 s50, s95, s99 = percentiles(small_times)
@@ -195,24 +232,28 @@ def main(argv: list[str] | None = None) -> None:
                 lines.append(row)
     finally:
         connection.close()
-        connection.settings_dict["NAME"] = original["NAME"]
-        from evaluation import runs
+        connection.settings_dict.update(original)
+        runs.scratch_database_drop(database, name)
+        if args.shared_buffers:  # its memory back to the machine
+            from config.embedded import stop_postgres
 
-        runs.scratch_database_drop(original, name)
+            stop_postgres(BASE_DIR / "var" / "bench-postgres")
 
     section = [
         "",
         f"## The served similar-items query, {started_at.isoformat()}",
         "",
-        f"`python -m benchmarks.served_query --sizes {args.sizes} --queries {args.queries} "
-        f"--max-scan-tuples {args.max_scan_tuples}` on {machine()}, commit {git_commit()}, load average at "
+        f"`python -m benchmarks.served_query {' '.join(sys.argv[1:] if argv is None else argv)}` on {machine()}, "
+        f"commit {git_commit()}, load average at "
         f"start {load_at_start} (the machine was shared with other jobs: absolute times are noisy).",
         "",
         "Whole uncached `_similar_ranked` calls (the product's vector, each tier's filtered HNSW query "
         "with the join, the stock and price filters and the colour pool, in Python through Django), k = 5; "
         f"{args.queries} sampled products, and separately every product of an article type with at most "
         f"{SMALL_TYPE} products (their lists run through several tiers). Recall@5 is against the same tiers "
-        "with index scans off (exact). Paths: the product's vector read inside each tier's statement (new) "
+        "with index scans off (exact)"
+        + (f", over the first {args.exact_queries} queries of each group" if args.exact_queries else "")
+        + ". Paths: the product's vector read inside each tier's statement (new) "
         "or read into Python and sent back with each tier's query (old), one after the other at each size. "
         f"Beyond {11882:,} products the catalogue is the real products plus synthetic ones (points between "
         "real neighbours, labelled as the real product each starts from).",
