@@ -200,8 +200,11 @@ def main(argv: list[str] | None = None) -> None:
 
         for size in sizes:
             Product.objects.all().delete()
+            stage = time.perf_counter()
+            print(f"[{size:,}] loading products and vectors, building the HNSW index ...", flush=True)
             ids = load(size, maintenance_work_mem=args.maintenance_work_mem)
-            products = {p.pk: p for p in Product.objects.select_related("category__parent").filter(pk__in=ids)}
+            print(f"[{size:,}] loaded in {time.perf_counter() - stage:.0f} s; exact tiers ...", flush=True)
+            products = {p.pk: p for p in Product.objects.select_related("category__parent")}  # only these
             rng = np.random.default_rng(0)
             sample = [products[pk] for pk in sorted(rng.choice(ids, size=min(args.queries, len(ids)), replace=False))]
             type_sizes = {}
@@ -211,6 +214,7 @@ def main(argv: list[str] | None = None) -> None:
             checked = args.exact_queries
             _, exact_sample = run_queries(sample[:checked], max_scan_tuples=None, exact=True)
             _, exact_small = run_queries(small[:checked], max_scan_tuples=None, exact=True)
+            print(f"[{size:,}] timing the served path ...", flush=True)
             for scan, (path, in_sql) in [(scan, path) for scan in scans for path in PATHS.items()]:
                 times, lists = run_queries(sample, max_scan_tuples=scan, vector_in_sql=in_sql)
                 small_times, small_lists = run_queries(small, max_scan_tuples=scan, vector_in_sql=in_sql)
