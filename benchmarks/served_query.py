@@ -214,7 +214,10 @@ def main(argv: list[str] | None = None) -> None:
             checked = args.exact_queries
             _, exact_sample = run_queries(sample[:checked], max_scan_tuples=None, exact=True)
             _, exact_small = run_queries(small[:checked], max_scan_tuples=None, exact=True)
-            print(f"[{size:,}] timing the served path ...", flush=True)
+            print(f"[{size:,}] warming (one untimed pass), then timing the served path ...", flush=True)
+            # One untimed pass over every query first: otherwise the path timed first pays for
+            # reading the index into memory (at a million, 8.0 against 3.2 ms p50 in one run).
+            run_queries(sample + small, max_scan_tuples=None)
             for scan, (path, in_sql) in [(scan, path) for scan in scans for path in PATHS.items()]:
                 times, lists = run_queries(sample, max_scan_tuples=scan, vector_in_sql=in_sql)
                 small_times, small_lists = run_queries(small, max_scan_tuples=scan, vector_in_sql=in_sql)
