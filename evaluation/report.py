@@ -128,11 +128,15 @@ def _classifier_line(classifier: dict[str, Any] | None) -> str:
         return "No category classifier was stored, so the +category forms searched the whole catalogue."
     metrics = classifier["metrics"]
     accuracy = metrics.get("held_out_accuracy")
+    views = metrics.get("held_out_views_accuracy")
     return (
         f"Category classifier: version {classifier['version']} (`{classifier['algorithm']}`), "
         f"{classifier['classes']} article types, {classifier['n_products']} products"
+        + (f" and {metrics['views']} augmented views" if metrics.get("views") else "")
         + (f", held-out accuracy on catalogue photos {accuracy:.3f}" if accuracy is not None else "")
-        + "."
+        + (f", on their augmented views {views:.3f}" if views is not None else "")
+        + (f", trained in {metrics['seconds']} s" if "seconds" in metrics else "")
+        + ". "
     )
 
 
@@ -268,12 +272,24 @@ def report_markdown(report: dict[str, Any], plots: Mapping[str, str]) -> str:
                 " likeliest kinds); +open share (the plain nearest neighbours keep a share of the list, larger"
                 " the less sure the best kind is); +colour re-rank (products whose measured colour agrees"
                 " with the located garment's move up); +kids prior (kids' products, whose catalogue photos"
-                " are flat-lays, need a higher similarity). Latency is the whole call (embedding, classifier,"
-                " SQL) in this process; * marks the form the shop serves (timed through `image_search`).",
+                " are flat-lays, need a higher similarity); [augmented classifier] (the kinds guessed by the"
+                " classifier trained on the catalogue and augmented views of its photos, across domains;"
+                " the others use the one trained on the catalogue alone). Latency is the whole call"
+                " (embedding, classifier, SQL) in this process; * marks the form the shop serves (timed"
+                " through `image_search`).",
                 "",
                 photo_variants_table(photo, markdown=True),
                 "",
-                _classifier_line(photo.get("classifier")),
+                *(
+                    _classifier_line(summary)
+                    for summary in (photo.get("classifiers") or {"served": photo.get("classifier")}).values()
+                ),
+                "",
+                *(
+                    f"- {recipe} classifier: likeliest kind right on {row['accuracy']:.3f} of the"
+                    f" {row['photos']} photos ({row['views']} view)"
+                    for recipe, row in (photo.get("classifier_accuracy") or {}).items()
+                ),
                 "",
             ]
             if PLOT_PHOTO_VARIANTS in plots.values():

@@ -17,6 +17,7 @@ from recommendations.garment import garment_box, square_around
 
 VIEWS = ("photo", "crop", "multi", "tta")
 KINDS = ("none", "top", "fused")
+CLASSIFIERS = ("catalogue", "augmented")  # recommendations.classifier.RECIPES
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class PhotoSteps:
     colour_weight: bonus for products whose measured colour agrees with the located garment's.
     kids_penalty: taken off the similarity of kids' products (gender Boys or Girls) when they are
     ranked, because their catalogue photos are flat-lays like shoppers' photos of adult clothes.
+    classifier: which stored classifier guesses the kinds: "augmented" (trained on the catalogue and
+    augmented views of it, across domains) or "catalogue" (the catalogue's vectors alone).
     """
 
     views: str = "photo"
@@ -44,12 +47,15 @@ class PhotoSteps:
     runner_up: float = 0.0
     colour_weight: float = 0.0
     kids_penalty: float = 0.0
+    classifier: str = "augmented"
 
     def __post_init__(self) -> None:
         if self.views not in VIEWS:
             raise ValueError(f"views must be one of {', '.join(VIEWS)}, not {self.views!r}")
         if self.kinds not in KINDS:
             raise ValueError(f"kinds must be one of {', '.join(KINDS)}, not {self.kinds!r}")
+        if self.classifier not in CLASSIFIERS:
+            raise ValueError(f"classifier must be one of {', '.join(CLASSIFIERS)}, not {self.classifier!r}")
 
     @classmethod
     def legacy(cls, tta: bool | str, restrict: bool | str) -> PhotoSteps:

@@ -313,7 +313,9 @@ def photo_vector(*, image: Image.Image, tta: bool | str = False, views: str | No
     return mean_vector(embedder_get().embed(images))
 
 
-def _kind_probabilities(vector: np.ndarray, neighbours: list[tuple[int, float]]) -> dict[int, float]:
+def _kind_probabilities(
+    vector: np.ndarray, neighbours: list[tuple[int, float]], recipe: str = PHOTO_SEARCH.classifier
+) -> dict[int, float]:
     """Article type id -> fused probability: the classifier's, averaged with the share of the
     nearest unrestricted neighbours of that type (either alone when the other is missing)."""
     votes: dict[int, float] = {}
@@ -326,7 +328,7 @@ def _kind_probabilities(vector: np.ndarray, neighbours: list[tuple[int, float]])
     for (pk, _), weight in zip(voters, weights, strict=True):
         if categories.get(pk) is not None:
             votes[categories[pk]] = votes.get(categories[pk], 0.0) + weight / total
-    classifier = photo_category_probabilities(vector)
+    classifier = photo_category_probabilities(vector, recipe=recipe)
     if not classifier or not votes:
         return classifier or votes
     weight = PHOTO_CLASSIFIER_WEIGHT
@@ -441,7 +443,9 @@ def _photo_ranked(
     probabilities: dict[int, float] = {}
     if category is not None:
         neighbours = ranker.nearest(k=max(k, PHOTO_VOTE_NEIGHBOURS))
-        probabilities = _kind_probabilities(vector, [(row.product_id, row.score) for row in neighbours])
+        probabilities = _kind_probabilities(
+            vector, [(row.product_id, row.score) for row in neighbours], steps.classifier
+        )
         below = Category.objects.filter(Q(parent=category) | Q(parent__parent=category))
         categories = [category.pk, *below.values_list("pk", flat=True)]
         within = ranker.nearest(where=" AND p.category_id = ANY(%(categories)s)", params={"categories": categories})
@@ -453,7 +457,9 @@ def _photo_ranked(
         return found, probabilities
     if steps.kinds == "fused":
         neighbours = ranker.nearest(k=max(k, PHOTO_VOTE_NEIGHBOURS))
-        probabilities = _kind_probabilities(vector, [(row.product_id, row.score) for row in neighbours])
+        probabilities = _kind_probabilities(
+            vector, [(row.product_id, row.score) for row in neighbours], steps.classifier
+        )
         kinds = sorted(probabilities.items(), key=lambda item: -item[1])[:PHOTO_KINDS]
         filtered = [
             (probability, ranker.nearest(where=" AND p.category_id = %(kind)s", params={"kind": kind}))
@@ -474,7 +480,7 @@ def _photo_ranked(
             found += _nearest(vector, k=k - len(found), exclude_ids=[pk for pk, _ in found])
         return found, probabilities
     found: list[tuple[int, float]] = []
-    categories = photo_categories_predict(vector) if steps.kinds == "top" else []
+    categories = photo_categories_predict(vector, recipe=steps.classifier) if steps.kinds == "top" else []
     if categories:
         rows = ranker.nearest(where=" AND p.category_id = ANY(%(categories)s)", params={"categories": categories})
         found = ranker.ranked(rows)
@@ -525,7 +531,7 @@ def image_search(
     vector, lab = _photo_query(image, steps)
     found, probabilities = _photo_ranked(vector, k=k, steps=steps, category=category, lab=lab)
     if not probabilities:
-        probabilities = _kind_probabilities(vector, _nearest(vector, k=PHOTO_VOTE_NEIGHBOURS))
+        probabilities = _kind_probabilities(vector, _nearest(vector, k=PHOTO_VOTE_NEIGHBOURS), steps.classifier)
     likeliest = sorted(probabilities.items(), key=lambda item: -item[1])[:PHOTO_KINDS]
     if category is not None and category.pk not in dict(likeliest) and category.pk in probabilities:
         likeliest.append((category.pk, probabilities[category.pk]))  # the shopper's choice stays on offer
