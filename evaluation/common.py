@@ -46,6 +46,11 @@ PHOTO_VARIANTS = (
         _AUGMENTED.but(views="crop", kinds="fused", runner_up=_RUNNER_UP, kids_penalty=0.05),
     ),
     ("+kids prior [augmented classifier]", _AUGMENTED.but(views="crop", kinds="fused", kids_penalty=0.05)),
+    ("+projection head (raw)", PhotoSteps(projection=True)),
+    (
+        "+projection head [augmented classifier]",
+        _AUGMENTED.but(views="crop", kinds="fused", runner_up=_RUNNER_UP, kids_penalty=0.05, projection=True),
+    ),
 )
 if PHOTO_SEARCH not in {steps for _, steps in PHOTO_VARIANTS}:  # the served form is always measured
     PHOTO_VARIANTS = (*PHOTO_VARIANTS, ("served", PHOTO_SEARCH))

@@ -274,7 +274,9 @@ def report_markdown(report: dict[str, Any], plots: Mapping[str, str]) -> str:
                 " with the located garment's move up); +kids prior (kids' products, whose catalogue photos"
                 " are flat-lays, need a higher similarity); [augmented classifier] (the kinds guessed by the"
                 " classifier trained on the catalogue and augmented views of its photos, across domains;"
-                " the others use the one trained on the catalogue alone). Latency is the whole call"
+                " the others use the one trained on the catalogue alone); +projection head (the photo's vector"
+                " mapped by the query projection trained on those views before searching the unchanged"
+                " catalogue vectors). Latency is the whole call"
                 " (embedding, classifier, SQL) in this process; * marks the form the shop serves (timed"
                 " through `image_search`).",
                 "",

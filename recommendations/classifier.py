@@ -23,6 +23,9 @@ import numpy as np
 RECIPES = {"catalogue": "logreg-articletype-v1", "augmented": "logreg-articletype-augmented-v2"}
 SERVED_RECIPE = "augmented"
 ALGORITHM = RECIPES[SERVED_RECIPE]
+# The query-side projection head (recommendations.projection), trained on the same views with the
+# augmented recipe and stored in the same table (no classes; params hold W).
+PROJECTION_ALGORITHM = "query-projection-infonce-v1"
 # Types with fewer products are not learnt (a shopper's photo of them falls back to plain search).
 MIN_PRODUCTS_PER_CLASS = 3
 # Bounds training time on big catalogues: at most this many products of one type are used.
@@ -316,11 +319,6 @@ def category_classifier_train(*, force: bool = False, recipe: str = SERVED_RECIP
     """
     import time
 
-    from django.db import IntegrityError, transaction
-    from django.db.models import Max
-    from django.utils import timezone
-
-    from recommendations.models import CategoryClassifier
     from recommendations.services import active_model_name
 
     if recipe not in RECIPES:
@@ -338,6 +336,25 @@ def category_classifier_train(*, force: bool = False, recipe: str = SERVED_RECIP
         )
     classifier, metrics = classifier_fit(vectors, labels, views=views, view_owners=owners)
     metrics.update(view_metrics, seconds=round(time.perf_counter() - started, 1))
+    stored = _store(model_name, RECIPES[recipe], classifier.classes.tolist(), classifier.to_bytes(), metrics, signature)
+    if views is not None and len(views):
+        from recommendations.projection import projection_fit, projection_to_bytes
+
+        started = time.perf_counter()
+        weights, head_metrics = projection_fit(vectors, labels, views, owners)
+        head_metrics["seconds"] = round(time.perf_counter() - started, 1)
+        head_metrics["trained_on"] = len(vectors)
+        _store(model_name, PROJECTION_ALGORITHM, [], projection_to_bytes(weights), head_metrics, signature)
+    return stored
+
+
+def _store(model_name: str, algorithm: str, classes: list[int], params: bytes, metrics: dict, signature: str):
+    from django.db import IntegrityError, transaction
+    from django.db.models import Max
+    from django.utils import timezone
+
+    from recommendations.models import CategoryClassifier
+
     for _ in range(3):  # two trainings at once: the loser takes the next number
         version = (CategoryClassifier.objects.filter(model_name=model_name).aggregate(v=Max("version"))["v"] or 0) + 1
         try:
@@ -345,17 +362,47 @@ def category_classifier_train(*, force: bool = False, recipe: str = SERVED_RECIP
                 return CategoryClassifier.objects.create(
                     model_name=model_name,
                     version=version,
-                    algorithm=RECIPES[recipe],
+                    algorithm=algorithm,
                     trained_at=timezone.now(),
                     n_products=metrics["trained_on"],
-                    classes=classifier.classes.tolist(),
-                    params=classifier.to_bytes(),
+                    classes=classes,
+                    params=params,
                     metrics=metrics,
                     catalogue_signature=signature,
                 )
         except IntegrityError:
             continue
     raise RuntimeError("could not store the classifier: its version number kept being taken")
+
+
+# Per process: the newest stored projection head, decoded once (id, W).
+_projection: dict[str, tuple[int, np.ndarray]] = {}
+
+
+def photo_projection() -> np.ndarray | None:
+    """The newest stored query projection W of the active model, or None when there is none."""
+    from recommendations.models import CategoryClassifier
+    from recommendations.services import active_model_name
+
+    model_name = active_model_name()
+    newest = (
+        CategoryClassifier.objects.filter(model_name=model_name, algorithm=PROJECTION_ALGORITHM)
+        .order_by("-version")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if newest is None:
+        return None
+    cached = _projection.get(model_name)
+    if cached is None or cached[0] != newest:
+        from recommendations.projection import projection_from_bytes
+
+        params = CategoryClassifier.objects.filter(pk=newest).values_list("params", flat=True).first()
+        if params is None:
+            return None
+        cached = (newest, projection_from_bytes(params))
+        _projection[model_name] = cached
+    return cached[1]
 
 
 def _shared_cache():

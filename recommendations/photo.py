@@ -39,6 +39,8 @@ class PhotoSteps:
     ranked, because their catalogue photos are flat-lays like shoppers' photos of adult clothes.
     classifier: which stored classifier guesses the kinds: "augmented" (trained on the catalogue and
     augmented views of it, across domains) or "catalogue" (the catalogue's vectors alone).
+    projection: search with the photo's vector mapped by the stored query projection head
+    (recommendations.projection); the classifier still reads the unprojected vector.
     """
 
     views: str = "photo"
@@ -48,6 +50,7 @@ class PhotoSteps:
     colour_weight: float = 0.0
     kids_penalty: float = 0.0
     classifier: str = "augmented"
+    projection: bool = False
 
     def __post_init__(self) -> None:
         if self.views not in VIEWS:

@@ -171,12 +171,16 @@ def test_the_served_recipe_trains_on_views_and_a_bad_image_does_not_stop_it(draw
     from recommendations.classifier import (
         ALGORITHM,
         MAX_VIEWS_PER_CLASS,
+        PROJECTION_ALGORITHM,
         VIEWS_PER_PRODUCT,
         category_classifier_latest,
         category_classifier_train,
         photo_category_probabilities,
+        photo_projection,
     )
+    from recommendations.models import CategoryClassifier
 
+    assert photo_projection() is None
     vector = np.ones(1280, np.float32) / np.sqrt(1280)
     catalogue_only = category_classifier_train(recipe="catalogue")
     assert catalogue_only.algorithm == RECIPES["catalogue"] and catalogue_only.metrics["views"] == 0
@@ -193,6 +197,16 @@ def test_the_served_recipe_trains_on_views_and_a_bad_image_does_not_stop_it(draw
     assert category_classifier_latest() == served
     assert category_classifier_latest(recipe="catalogue") == catalogue_only
     assert set(photo_category_probabilities(vector)) == {p.category_id for p in drawn_catalogue}
+    # The projection head is trained on the same views and stored beside it, the next version.
+    head = CategoryClassifier.objects.get(algorithm=PROJECTION_ALGORITHM)
+    assert head.version == 3 and head.metrics["views"] == metrics["views"]
+    assert photo_projection().shape == (1280, 1280)
+    from recommendations.photo import PHOTO_SEARCH
+    from recommendations.selectors import image_search
+
+    photo = draw_product("Watches", "Blue", "solid", random.Random(50))
+    for steps in (PHOTO_SEARCH, PHOTO_SEARCH.but(projection=True)):
+        assert len(image_search(image=photo, k=6, steps=steps).results) == 6
     # Each recipe skips an unchanged catalogue on its own.
     assert category_classifier_train() is None and category_classifier_train(recipe="catalogue") is None
     with pytest.raises(ValueError, match="recipe must be one of"):
@@ -209,3 +223,38 @@ def test_the_command_trains_the_recipe_asked_for(drawn_catalogue):
     assert list(CategoryClassifier.objects.values_list("algorithm", flat=True)) == [RECIPES["catalogue"]]
     with pytest.raises(CommandError, match="invalid choice"):
         call_command("train_category_classifier", "--recipe", "imitated")
+
+
+# --------------------------------------------------------------------------- the projection head
+
+
+def test_the_projection_head_pulls_views_to_their_own_products_and_stays_near_identity():
+    from recommendations.projection import (
+        projection_apply,
+        projection_fit,
+        projection_from_bytes,
+        projection_to_bytes,
+    )
+
+    rng = np.random.default_rng(0)
+    dims, n = 32, 40
+    catalogue = rng.normal(0, 1, (n, dims)).astype(np.float32)
+    catalogue /= np.linalg.norm(catalogue, axis=1, keepdims=True)
+    labels = np.arange(n) % 4
+    owners = np.repeat(np.arange(n), 2)
+    shift = rng.normal(0, 1, dims).astype(np.float32)  # every view carries the same "camera" offset
+    views = catalogue[owners] + 2.5 * shift / np.linalg.norm(shift) + rng.normal(0, 0.3, (len(owners), dims))
+    views = (views / np.linalg.norm(views, axis=1, keepdims=True)).astype(np.float32)
+    weights, metrics = projection_fit(catalogue, labels, views, owners, epochs=30)
+    again, _ = projection_fit(catalogue, labels, views, owners, epochs=30)
+    np.testing.assert_array_equal(weights, again)  # seeded
+    assert metrics["loss_after"] < metrics["loss_before"]
+    assert metrics["own_top1_after"] >= metrics["own_top1_before"] + 0.1
+    assert np.abs(weights - np.eye(dims)).max() < 0.2  # pulled back toward the identity
+    projected = projection_apply(weights, views[:3])
+    np.testing.assert_allclose(np.linalg.norm(projected, axis=1), 1, rtol=1e-5)
+    np.testing.assert_array_equal(projection_from_bytes(projection_to_bytes(weights)), weights)
+    with pytest.raises(ValueError, match="needs views"):
+        projection_fit(catalogue, labels, views[:0], owners[:0])
+    with pytest.raises(ValueError, match="needs views"):
+        projection_fit(catalogue, labels, views[:, :8], owners)
