@@ -74,11 +74,14 @@ class PhotoSteps:
         return asdict(self)
 
 
-# The served form, chosen on the tuning split's imitated photos (docs/evaluation.md).
-# On the tuning split against the search served before (crop and fused kinds): precision@5 0.648
-# against 0.664, hit@5 0.838 against 0.802; the kids prior cut kids' products in adult photos' top 5
-# from 2.0 % to 0.6 %. The third view ("multi") and the colour re-rank did not pay for their cost.
-PHOTO_SEARCH = PhotoSteps(views="crop", kinds="fused", runner_up=0.2, kids_penalty=0.05)
+# The served form, chosen on the tuning split's imitated photos (docs/evaluation.md, issue 12 third
+# round): the crop, fused kinds, runner-up kinds and the kids prior as before, with the kinds guessed
+# by the classifier trained across domains (the default `classifier`). On the tuning split (400
+# photos) against the same steps with the catalogue-only classifier: precision@5 0.672 against 0.647,
+# hit@5 0.858 against 0.835; the projection head raised precision@5 (0.687) but lowered hit@5 below
+# the issue's 0.85 (0.845), so it is measured, not served. The criterion: of the forms that reach both
+# goals (precision@5 >= 0.65, hit@5 >= 0.85), the highest precision@5.
+PHOTO_SEARCH = PhotoSteps(views="crop", kinds="fused", runner_up=0.2, kids_penalty=0.05, classifier="augmented")
 # The runner-up kinds' places are kept within this many first results.
 PHOTO_RUNNER_UP_PLACES = 5
 
