@@ -35,6 +35,9 @@ REGULARISATION_C = 10.0
 # type, so the worker embeds at most classes x MAX_VIEWS_PER_CLASS extra images per training.
 VIEWS_PER_PRODUCT = 2
 MAX_VIEWS_PER_CLASS = 200
+# ...and at most this many in all (a seeded sample when more would be made), so a retraining stays
+# well inside the worker's task time limit (4,430 views took 98 s here on 2 busy cores).
+MAX_VIEWS = 8000
 # Pieces of these many other catalogue photos serve as cluttered backgrounds for the views.
 BACKGROUND_PHOTOS = 64
 VIEWS_SEED = 0
@@ -85,10 +88,13 @@ def training_rows(labels: Sequence[int], *, seed: int = 0) -> np.ndarray:
     return np.asarray(sorted(keep), dtype=np.int64)
 
 
-def view_owners_choose(labels: Sequence[int], *, per_product: int, per_class: int, seed: int = 0) -> np.ndarray:
+def view_owners_choose(
+    labels: Sequence[int], *, per_product: int, per_class: int, total: int | None = None, seed: int = 0
+) -> np.ndarray:
     """The rows to make augmented views of, one entry per view: `per_product` views of each product
     of a learnt class, at most `per_class` views per class (spread over as many products as it
-    allows), so training time is bounded by classes x per_class, not by the catalogue's size."""
+    allows), so training time is bounded by classes x per_class, not by the catalogue's size; with
+    `total`, a seeded sample of at most that many of those views (in the same order)."""
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
     kept = training_rows(labels, seed=seed)
@@ -98,6 +104,8 @@ def view_owners_choose(labels: Sequence[int], *, per_product: int, per_class: in
         if len(rows) * per_product > per_class:
             rows = np.sort(rng.choice(rows, max(1, per_class // max(per_product, 1)), replace=False))
         owners.extend(np.repeat(rows, per_product).tolist())
+    if total is not None and len(owners) > total:
+        owners = [owners[index] for index in np.sort(rng.choice(len(owners), total, replace=False))]
     return np.asarray(owners, dtype=np.int64)
 
 
@@ -270,7 +278,9 @@ def augmented_views_embed(
     from recommendations.services import embedder_get
 
     started = time.perf_counter()
-    owners = view_owners_choose(labels, per_product=VIEWS_PER_PRODUCT, per_class=MAX_VIEWS_PER_CLASS, seed=seed)
+    owners = view_owners_choose(
+        labels, per_product=VIEWS_PER_PRODUCT, per_class=MAX_VIEWS_PER_CLASS, total=MAX_VIEWS, seed=seed
+    )
     rng = np.random.default_rng(seed)
     background_rows = rng.choice(len(product_ids), min(BACKGROUND_PHOTOS, len(product_ids)), replace=False)
     others = list(_product_images(product_ids[background_rows].tolist()).values())

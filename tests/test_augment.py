@@ -94,6 +94,10 @@ def test_views_are_bounded_per_product_and_per_class_and_skip_unlearnt_types():
     assert np.bincount(owners).max() == 2  # never more than per_product views of one product
     assert np.array_equal(owners, view_owners_choose(labels, per_product=2, per_class=20, seed=0))
     assert not np.array_equal(owners, view_owners_choose(labels, per_product=2, per_class=20, seed=1))
+    # A total cap: a sample of that many of the same views, in the same order; no cap when under it.
+    capped = view_owners_choose(labels, per_product=2, per_class=20, total=24, seed=0)
+    assert len(capped) == 24 and set(capped) <= set(owners) and list(capped) == sorted(capped, key=list(owners).index)
+    assert np.array_equal(view_owners_choose(labels, per_product=2, per_class=20, total=28, seed=0), owners)
 
 
 def shifted_domain(seed: int = 0, per_class: int = 20, dims: int = 16):
