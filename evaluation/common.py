@@ -18,22 +18,42 @@ PLOT_PHOTO_VARIANTS = "photo_variants.png"
 # Search by photo is measured in each of these forms, side by side, each step added to the one
 # before (recommendations.photo.PhotoSteps): the garment crop (localisation), several crops
 # averaged, the kinds fused and sharing the list, an unrestricted share, the colour re-rank and the
-# kids' flat-lay prior; the older forms (category restriction alone, the search served before)
-# for comparison. The form equal to PHOTO_SEARCH is the served one.
+# kids' flat-lay prior, all with the classifier trained on the catalogue alone as they were first
+# measured; then the kinds guessed by the classifier trained across domains (catalogue + augmented
+# views). The form equal to PHOTO_SEARCH is the served one.
 PLOT_PHOTO_VARIANTS_PER_LABEL = "photo_variants_per_label.png"
-_CROP_FUSED = PhotoSteps(views="crop", kinds="fused")
+_CATALOGUE_ONLY = PhotoSteps(classifier="catalogue")
+_CROP_FUSED = _CATALOGUE_ONLY.but(views="crop", kinds="fused")
+_RUNNER_UP = 0.2
+# The form served in the second round (catalogue-only classifier).
+SERVED_BEFORE = _CROP_FUSED.but(runner_up=_RUNNER_UP, kids_penalty=0.05)
+_AUGMENTED = PhotoSteps(classifier="augmented")
 PHOTO_VARIANTS = (
     ("raw", PhotoSteps()),
-    ("+category", PhotoSteps(kinds="top")),
+    ("+category", _CATALOGUE_ONLY.but(kinds="top")),
     ("+garment crop", PhotoSteps(views="crop")),
     ("+multi-crop", PhotoSteps(views="multi")),
-    ("+garment crop +fused kinds (served before)", _CROP_FUSED),
-    ("+multi-crop +fused kinds", PhotoSteps(views="multi", kinds="fused")),
+    ("+garment crop +fused kinds", _CROP_FUSED),
+    ("+multi-crop +fused kinds", _CROP_FUSED.but(views="multi")),
     ("+open share", _CROP_FUSED.but(open_share=0.3)),
-    ("+runner-up kinds", _CROP_FUSED.but(runner_up=PHOTO_SEARCH.runner_up or 0.2)),
-    ("+colour re-rank", _CROP_FUSED.but(runner_up=PHOTO_SEARCH.runner_up or 0.2, colour_weight=0.05)),
-    ("+kids prior", PHOTO_SEARCH),
+    ("+runner-up kinds", _CROP_FUSED.but(runner_up=_RUNNER_UP)),
+    ("+colour re-rank", _CROP_FUSED.but(runner_up=_RUNNER_UP, colour_weight=0.05)),
+    ("+kids prior (served before)", SERVED_BEFORE),
+    ("+category [augmented classifier]", _AUGMENTED.but(kinds="top")),
+    ("+garment crop +fused kinds [augmented classifier]", _AUGMENTED.but(views="crop", kinds="fused")),
+    (
+        "+runner-up kinds +kids prior [augmented classifier]",
+        _AUGMENTED.but(views="crop", kinds="fused", runner_up=_RUNNER_UP, kids_penalty=0.05),
+    ),
+    ("+kids prior [augmented classifier]", _AUGMENTED.but(views="crop", kinds="fused", kids_penalty=0.05)),
+    ("+projection head (raw)", PhotoSteps(projection=True)),
+    (
+        "+projection head [augmented classifier]",
+        _AUGMENTED.but(views="crop", kinds="fused", runner_up=_RUNNER_UP, kids_penalty=0.05, projection=True),
+    ),
 )
+if PHOTO_SEARCH not in {steps for _, steps in PHOTO_VARIANTS}:  # the served form is always measured
+    PHOTO_VARIANTS = (*PHOTO_VARIANTS, ("served", PHOTO_SEARCH))
 
 
 # The served list is filtered by article type, so its articleType share is guaranteed; colour and

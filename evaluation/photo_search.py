@@ -14,10 +14,11 @@ from typing import Any
 from evaluation.common import DEFAULT_K_VALUES, PER_GROUP_K, PHOTO_VARIANTS, EvaluationError, PhotoQuery
 from evaluation.metrics import latency_summary, match_summary, precision_at_k
 from evaluation.similar_items import catalogue_products
-from recommendations.classifier import category_classifier_latest
+from recommendations.classifier import RECIPES, category_classifier_latest, photo_category_probabilities
 from recommendations.photo import PHOTO_SEARCH, PhotoSteps
-from recommendations.selectors import image_search, image_similar_list
+from recommendations.selectors import image_search, image_similar_list, photo_vector
 from shop.images import ImageError, load_image
+from shop.models import Category
 
 
 def photo_queries_read(path: Path) -> list[PhotoQuery]:
@@ -110,6 +111,9 @@ def photo_search_evaluate(
     by_variant: dict[str, list[list[bool]]] = {name: [] for name, _ in variants}
     labels_by_variant: dict[str, dict[str, list[float]]] = {name: defaultdict(list) for name, _ in variants}
     timings: dict[str, list[float]] = {name: [] for name, _ in variants}
+    # Whether each stored classifier's likeliest kind is right, on the served form's view of the photo.
+    guessed_right: dict[str, list[bool]] = {recipe: [] for recipe in RECIPES}
+    category_names = dict(Category.objects.values_list("pk", "name"))
     for query in queries:
         try:
             image = load_image(directory / query.file)
@@ -131,6 +135,12 @@ def photo_search_evaluate(
                 labels_by_variant[name][query.label].append(precision_at_k(matched, PER_GROUP_K))
             if search is None:  # the served form is not among the variants
                 search = image_search(image=image, k=fetch)
+            vector = photo_vector(image=image, views=PHOTO_SEARCH.views)
+            for recipe, right in guessed_right.items():
+                probabilities = photo_category_probabilities(vector, recipe=recipe)
+                if probabilities:
+                    likeliest = max(probabilities, key=probabilities.get)
+                    right.append(category_names.get(likeliest, "").lower() in wanted)
             results = search.results
             types = [item.product.category.name if item.product.category else "" for item in results]
             matches = [name.lower() in wanted for name in types]
@@ -209,6 +219,13 @@ def photo_search_evaluate(
             label for label in labels if not label_article_types(label, label_map) & catalogue_types.keys()
         ],
         "classifier": _classifier_summary(),
+        "classifiers": {recipe: _classifier_summary(recipe) for recipe in RECIPES},
+        # Share of the photos whose likeliest kind (by each stored classifier) is right.
+        "classifier_accuracy": {
+            recipe: {"accuracy": sum(right) / len(right), "photos": len(right), "views": PHOTO_SEARCH.views}
+            for recipe, right in guessed_right.items()
+            if right
+        },
         "variants": variant_rows,
         "failed": failed,
         "results": evaluated,
@@ -240,8 +257,8 @@ def _matches(item, wanted: set[str]) -> bool:
     return bool(item.product.category) and item.product.category.name.lower() in wanted
 
 
-def _classifier_summary() -> dict[str, Any] | None:
-    stored = category_classifier_latest()
+def _classifier_summary(recipe: str | None = None) -> dict[str, Any] | None:
+    stored = category_classifier_latest(recipe=recipe) if recipe else category_classifier_latest()
     if stored is None:
         return None
     return {

@@ -128,11 +128,15 @@ def _classifier_line(classifier: dict[str, Any] | None) -> str:
         return "No category classifier was stored, so the +category forms searched the whole catalogue."
     metrics = classifier["metrics"]
     accuracy = metrics.get("held_out_accuracy")
+    views = metrics.get("held_out_views_accuracy")
     return (
         f"Category classifier: version {classifier['version']} (`{classifier['algorithm']}`), "
         f"{classifier['classes']} article types, {classifier['n_products']} products"
+        + (f" and {metrics['views']} augmented views" if metrics.get("views") else "")
         + (f", held-out accuracy on catalogue photos {accuracy:.3f}" if accuracy is not None else "")
-        + "."
+        + (f", on their augmented views {views:.3f}" if views is not None else "")
+        + (f", trained in {metrics['seconds']} s" if "seconds" in metrics else "")
+        + ". "
     )
 
 
@@ -268,12 +272,26 @@ def report_markdown(report: dict[str, Any], plots: Mapping[str, str]) -> str:
                 " likeliest kinds); +open share (the plain nearest neighbours keep a share of the list, larger"
                 " the less sure the best kind is); +colour re-rank (products whose measured colour agrees"
                 " with the located garment's move up); +kids prior (kids' products, whose catalogue photos"
-                " are flat-lays, need a higher similarity). Latency is the whole call (embedding, classifier,"
-                " SQL) in this process; * marks the form the shop serves (timed through `image_search`).",
+                " are flat-lays, need a higher similarity); [augmented classifier] (the kinds guessed by the"
+                " classifier trained on the catalogue and augmented views of its photos, across domains;"
+                " the others use the one trained on the catalogue alone); +projection head (the photo's vector"
+                " mapped by the query projection trained on those views before searching the unchanged"
+                " catalogue vectors). Latency is the whole call"
+                " (embedding, classifier, SQL) in this process; * marks the form the shop serves (timed"
+                " through `image_search`).",
                 "",
                 photo_variants_table(photo, markdown=True),
                 "",
-                _classifier_line(photo.get("classifier")),
+                *(
+                    _classifier_line(summary)
+                    for summary in (photo.get("classifiers") or {"served": photo.get("classifier")}).values()
+                ),
+                "",
+                *(
+                    f"- {recipe} classifier: likeliest kind right on {row['accuracy']:.3f} of the"
+                    f" {row['photos']} photos ({row['views']} view)"
+                    for recipe, row in (photo.get("classifier_accuracy") or {}).items()
+                ),
                 "",
             ]
             if PLOT_PHOTO_VARIANTS in plots.values():
@@ -382,34 +400,37 @@ def plots_write(report: dict[str, Any], directory: Path) -> dict[str, str]:
 
 
 def _variants_figure(photo: dict[str, Any]):
-    """Grouped bars: hit@1 and precision@5 (or the first k) for each search-by-photo variant."""
+    """Horizontal grouped bars, one group per search-by-photo variant (long names stay readable):
+    hit@1, precision@5 (or the first k) and hit@5, the measure the kinds' share trades against."""
     from matplotlib.figure import Figure
 
     variants = photo["variants"]
     k = PER_GROUP_K if PER_GROUP_K in photo["k_values"] else photo["k_values"][0]
-    figure = Figure(figsize=(7.0, 4.2), layout="constrained")
+
+    def at(row: dict[str, Any], key: str) -> float:
+        return next(item[key] for item in row["at_k"] if item["k"] == k)
+
+    figure = Figure(figsize=(8.0, 1.2 + 0.42 * len(variants)), layout="constrained")
     axes = figure.add_subplot()
-    positions = list(range(len(variants)))
+    positions = list(range(len(variants)))[::-1]  # the first variant at the top
     series = [
-        ("hit@1", [row["hit_at_1"] for row in variants], "#55A868", -0.2),
-        (
-            f"precision@{k}",
-            [next(item["precision"] for item in row["at_k"] if item["k"] == k) for row in variants],
-            "#4C72B0",
-            0.2,
-        ),
+        ("hit@1", [row["hit_at_1"] for row in variants], "#55A868", 0.27),
+        (f"precision@{k}", [at(row, "precision") for row in variants], "#4C72B0", 0.0),
+        (f"hit@{k}", [at(row, "hit_rate") for row in variants], "#DD8452", -0.27),
     ]
     for label, values, colour, shift in series:
-        axes.bar([p + shift for p in positions], values, width=0.38, color=colour, label=label)
+        axes.barh([p + shift for p in positions], values, height=0.26, color=colour, label=label)
         for position, value in zip(positions, values, strict=True):
-            axes.text(position + shift, value + 0.01, f"{value:.3f}", ha="center", fontsize=7)
-    names = [f"{row['name']}{' *' if row['served'] else ''}\np50 {row['latency_ms']['p50']:.0f} ms" for row in variants]
-    axes.set_xticks(positions, names, fontsize=8)
-    axes.set_ylim(0, 1.05)
-    axes.set_ylabel("share of queries / of the top k")
-    axes.grid(axis="y", alpha=0.3)
+            axes.text(value + 0.005, position + shift, f"{value:.3f}", va="center", fontsize=6)
+    names = [
+        f"{row['name']}{' *' if row['served'] else ''} (p50 {row['latency_ms']['p50']:.0f} ms)" for row in variants
+    ]
+    axes.set_yticks(positions, names, fontsize=7)
+    axes.set_xlim(0, 1.08)
+    axes.set_xlabel("share of queries / of the top k")
+    axes.grid(axis="x", alpha=0.3)
     axes.set_axisbelow(True)
-    axes.legend(loc="upper left", fontsize=8)
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3, fontsize=7)
     axes.set_title(f"Search by photo: {photo['evaluated']} labelled queries (* = served)", fontsize=10)
     return figure
 

@@ -122,6 +122,12 @@ def dataset_steps(
         ("Importing the catalogue", [*base, "import_catalog", str(dataset), "--show", "5", "--no-queue"], {}),
         ("Computing the embeddings", [*base, "embed_products", "--missing", "--now"], {}),
         ("Training the category classifier", [*base, "train_category_classifier", "--skip-if-untrainable"], {}),
+        # The first recipe too, so search by photo's variants can compare the two classifiers.
+        (
+            "Training the catalogue-only classifier (for comparison)",
+            [*base, "train_category_classifier", "--recipe", "catalogue", "--skip-if-untrainable"],
+            {},
+        ),
         ("Evaluating", [*base, "evaluate_recommendations", *evaluate_args], {}),
     ]
 

@@ -17,6 +17,7 @@ from recommendations.garment import garment_box, square_around
 
 VIEWS = ("photo", "crop", "multi", "tta")
 KINDS = ("none", "top", "fused")
+CLASSIFIERS = ("catalogue", "augmented")  # recommendations.classifier.RECIPES
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,10 @@ class PhotoSteps:
     colour_weight: bonus for products whose measured colour agrees with the located garment's.
     kids_penalty: taken off the similarity of kids' products (gender Boys or Girls) when they are
     ranked, because their catalogue photos are flat-lays like shoppers' photos of adult clothes.
+    classifier: which stored classifier guesses the kinds: "augmented" (trained on the catalogue and
+    augmented views of it, across domains) or "catalogue" (the catalogue's vectors alone).
+    projection: search with the photo's vector mapped by the stored query projection head
+    (recommendations.projection); the classifier still reads the unprojected vector.
     """
 
     views: str = "photo"
@@ -44,12 +49,16 @@ class PhotoSteps:
     runner_up: float = 0.0
     colour_weight: float = 0.0
     kids_penalty: float = 0.0
+    classifier: str = "augmented"
+    projection: bool = False
 
     def __post_init__(self) -> None:
         if self.views not in VIEWS:
             raise ValueError(f"views must be one of {', '.join(VIEWS)}, not {self.views!r}")
         if self.kinds not in KINDS:
             raise ValueError(f"kinds must be one of {', '.join(KINDS)}, not {self.kinds!r}")
+        if self.classifier not in CLASSIFIERS:
+            raise ValueError(f"classifier must be one of {', '.join(CLASSIFIERS)}, not {self.classifier!r}")
 
     @classmethod
     def legacy(cls, tta: bool | str, restrict: bool | str) -> PhotoSteps:
@@ -65,11 +74,14 @@ class PhotoSteps:
         return asdict(self)
 
 
-# The served form, chosen on the tuning split's imitated photos (docs/evaluation.md).
-# On the tuning split against the search served before (crop and fused kinds): precision@5 0.648
-# against 0.664, hit@5 0.838 against 0.802; the kids prior cut kids' products in adult photos' top 5
-# from 2.0 % to 0.6 %. The third view ("multi") and the colour re-rank did not pay for their cost.
-PHOTO_SEARCH = PhotoSteps(views="crop", kinds="fused", runner_up=0.2, kids_penalty=0.05)
+# The served form, chosen on the tuning split's imitated photos (docs/evaluation.md, issue 12 third
+# round): the crop, fused kinds, runner-up kinds and the kids prior as before, with the kinds guessed
+# by the classifier trained across domains (the default `classifier`). On the tuning split (400
+# photos) against the same steps with the catalogue-only classifier: precision@5 0.672 against 0.647,
+# hit@5 0.858 against 0.835; the projection head raised precision@5 (0.687) but lowered hit@5 below
+# the issue's 0.85 (0.845), so it is measured, not served. The criterion: of the forms that reach both
+# goals (precision@5 >= 0.65, hit@5 >= 0.85), the highest precision@5.
+PHOTO_SEARCH = PhotoSteps(views="crop", kinds="fused", runner_up=0.2, kids_penalty=0.05, classifier="augmented")
 # The runner-up kinds' places are kept within this many first results.
 PHOTO_RUNNER_UP_PLACES = 5
 

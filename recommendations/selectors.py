@@ -22,7 +22,7 @@ from pgvector import HalfVector, Vector
 from PIL import Image
 
 from recommendations.candidates import Candidate
-from recommendations.classifier import photo_categories_predict, photo_category_probabilities
+from recommendations.classifier import photo_categories_predict, photo_category_probabilities, photo_projection
 from recommendations.colours import colour_agreement
 from recommendations.models import ProductEmbedding, ProductNeighbour, RecommenderModel
 from recommendations.neighbourhoods import TOUCH_KINDS, USER_USER_NEIGHBOURS, USER_USER_POOL
@@ -35,6 +35,7 @@ from recommendations.photo import (
     photo_views,
 )
 from recommendations.profiles import content_profile_inputs, content_profile_vector
+from recommendations.projection import projection_apply
 from recommendations.services import active_model_name, embedder_get, image_embed
 from recommendations.vectors import halfvec_sql
 from shop.models import Category, Product
@@ -313,7 +314,9 @@ def photo_vector(*, image: Image.Image, tta: bool | str = False, views: str | No
     return mean_vector(embedder_get().embed(images))
 
 
-def _kind_probabilities(vector: np.ndarray, neighbours: list[tuple[int, float]]) -> dict[int, float]:
+def _kind_probabilities(
+    vector: np.ndarray, neighbours: list[tuple[int, float]], recipe: str = PHOTO_SEARCH.classifier
+) -> dict[int, float]:
     """Article type id -> fused probability: the classifier's, averaged with the share of the
     nearest unrestricted neighbours of that type (either alone when the other is missing)."""
     votes: dict[int, float] = {}
@@ -326,7 +329,7 @@ def _kind_probabilities(vector: np.ndarray, neighbours: list[tuple[int, float]])
     for (pk, _), weight in zip(voters, weights, strict=True):
         if categories.get(pk) is not None:
             votes[categories[pk]] = votes.get(categories[pk], 0.0) + weight / total
-    classifier = photo_category_probabilities(vector)
+    classifier = photo_category_probabilities(vector, recipe=recipe)
     if not classifier or not votes:
         return classifier or votes
     weight = PHOTO_CLASSIFIER_WEIGHT
@@ -434,14 +437,19 @@ def _photo_ranked(
     steps: PhotoSteps,
     category: Category | None = None,
     lab: tuple[float, float, float] | None = None,
+    class_vector: np.ndarray | None = None,
 ) -> tuple[list[tuple[int, float]], dict[int, float]]:
     """The ranked (product id, score) list and, for the fused search or a chosen kind, the fused
-    kind probabilities."""
+    kind probabilities. `vector` is searched with; `class_vector` (default `vector`) is what the
+    classifier reads (the projection head changes the first only)."""
+    class_vector = vector if class_vector is None else class_vector
     ranker = _Ranker(vector, steps, k, lab)
     probabilities: dict[int, float] = {}
     if category is not None:
         neighbours = ranker.nearest(k=max(k, PHOTO_VOTE_NEIGHBOURS))
-        probabilities = _kind_probabilities(vector, [(row.product_id, row.score) for row in neighbours])
+        probabilities = _kind_probabilities(
+            class_vector, [(row.product_id, row.score) for row in neighbours], steps.classifier
+        )
         below = Category.objects.filter(Q(parent=category) | Q(parent__parent=category))
         categories = [category.pk, *below.values_list("pk", flat=True)]
         within = ranker.nearest(where=" AND p.category_id = ANY(%(categories)s)", params={"categories": categories})
@@ -453,7 +461,9 @@ def _photo_ranked(
         return found, probabilities
     if steps.kinds == "fused":
         neighbours = ranker.nearest(k=max(k, PHOTO_VOTE_NEIGHBOURS))
-        probabilities = _kind_probabilities(vector, [(row.product_id, row.score) for row in neighbours])
+        probabilities = _kind_probabilities(
+            class_vector, [(row.product_id, row.score) for row in neighbours], steps.classifier
+        )
         kinds = sorted(probabilities.items(), key=lambda item: -item[1])[:PHOTO_KINDS]
         filtered = [
             (probability, ranker.nearest(where=" AND p.category_id = %(kind)s", params={"kind": kind}))
@@ -474,7 +484,7 @@ def _photo_ranked(
             found += _nearest(vector, k=k - len(found), exclude_ids=[pk for pk, _ in found])
         return found, probabilities
     found: list[tuple[int, float]] = []
-    categories = photo_categories_predict(vector) if steps.kinds == "top" else []
+    categories = photo_categories_predict(class_vector, recipe=steps.classifier) if steps.kinds == "top" else []
     if categories:
         rows = ranker.nearest(where=" AND p.category_id = ANY(%(categories)s)", params={"categories": categories})
         found = ranker.ranked(rows)
@@ -486,9 +496,17 @@ def _photo_ranked(
     return found, probabilities
 
 
-def _photo_query(image: Image.Image, steps: PhotoSteps) -> tuple[np.ndarray, tuple[float, float, float] | None]:
+def _photo_query(
+    image: Image.Image, steps: PhotoSteps
+) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float] | None]:
+    """The vector to search with, the vector the classifier reads, and the garment's colour if asked."""
     vector = photo_vector(image=image, views=steps.views)
-    return vector, garment_colour_lab(image) if steps.colour_weight > 0 else None
+    search = vector
+    if steps.projection:
+        weights = photo_projection()
+        if weights is not None and weights.shape[1] == vector.shape[-1]:
+            search = projection_apply(weights, vector)
+    return search, vector, garment_colour_lab(image) if steps.colour_weight > 0 else None
 
 
 def image_similar_list(
@@ -509,8 +527,8 @@ def image_similar_list(
     k = k or settings.SIMILAR_ITEMS_COUNT
     if steps is None:
         steps = PHOTO_SEARCH if tta is None and restrict is None else PhotoSteps.legacy(tta or False, restrict or False)
-    vector, lab = _photo_query(image, steps)
-    found, _ = _photo_ranked(vector, k=k, steps=steps, lab=lab)
+    vector, class_vector, lab = _photo_query(image, steps)
+    found, _ = _photo_ranked(vector, k=k, steps=steps, lab=lab, class_vector=class_vector)
     return _with_products(found)
 
 
@@ -522,10 +540,12 @@ def image_search(
     whether the best match is weak. `steps` (default PHOTO_SEARCH) is for the evaluation."""
     k = k or settings.SIMILAR_ITEMS_COUNT
     steps = steps or PHOTO_SEARCH
-    vector, lab = _photo_query(image, steps)
-    found, probabilities = _photo_ranked(vector, k=k, steps=steps, category=category, lab=lab)
+    vector, class_vector, lab = _photo_query(image, steps)
+    found, probabilities = _photo_ranked(
+        vector, k=k, steps=steps, category=category, lab=lab, class_vector=class_vector
+    )
     if not probabilities:
-        probabilities = _kind_probabilities(vector, _nearest(vector, k=PHOTO_VOTE_NEIGHBOURS))
+        probabilities = _kind_probabilities(class_vector, _nearest(vector, k=PHOTO_VOTE_NEIGHBOURS), steps.classifier)
     likeliest = sorted(probabilities.items(), key=lambda item: -item[1])[:PHOTO_KINDS]
     if category is not None and category.pk not in dict(likeliest) and category.pk in probabilities:
         likeliest.append((category.pk, probabilities[category.pk]))  # the shopper's choice stays on offer

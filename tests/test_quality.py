@@ -40,7 +40,13 @@ def sample() -> Path:
 
 
 @pytest.fixture(scope="module")
-def sample_catalogue(sample, django_db_setup, django_db_blocker, tmp_path_factory):
+def sample_media(tmp_path_factory) -> Path:
+    """The sample's images as imported (a test that reads them sets MEDIA_ROOT back to this)."""
+    return tmp_path_factory.mktemp("sample-media")
+
+
+@pytest.fixture(scope="module")
+def sample_catalogue(sample, sample_media, django_db_setup, django_db_blocker):
     """The 2,946 real products imported through import_catalog's service and embedded.
 
     Committed for the module (embedding them takes a while), into an emptied catalogue, and
@@ -49,7 +55,7 @@ def sample_catalogue(sample, django_db_setup, django_db_blocker, tmp_path_factor
     from django.conf import settings
 
     original_media = settings.MEDIA_ROOT
-    settings.MEDIA_ROOT = tmp_path_factory.mktemp("sample-media")
+    settings.MEDIA_ROOT = sample_media
     with django_db_blocker.unblock():
         catalogue_clear()  # rows a stopped earlier run left would count as updated, not created
         with embeddings_deferred(enqueue=False) as scheduled:
@@ -131,13 +137,16 @@ PHOTO_QUERIES = 200
 PHOTO_SEED = 20261127
 # Held-out imitated shopper photos (build_photo_queries) of fashion-extra products searched
 # against the sample, from the "test" split: no product of a tuning or confirmation set is among
-# them. The 200 photos built here measured (exact scans in this test database, 2026-11-29, with
-# runner-up kinds and the kids prior served): precision@5 raw 0.660, served 0.723, the search
-# served before (garment crop and fused kinds) 0.736, top kinds only 0.691; hit@5 0.875, 0.890,
-# 0.855 and 0.815. Floors sit a little below.
+# them. The 200 photos built here measured (exact scans in this test database, 2026-11-29 12:41,
+# issue 12 third round, both classifiers trained): precision@5 raw 0.660, served 0.752, the search
+# served before (the same steps with the catalogue-only classifier) 0.723, top kinds only 0.714;
+# hit@5 0.875, 0.910, 0.890 and 0.800; the likeliest kind right for 0.805 of the photos with the
+# classifier trained across domains, 0.730 with the catalogue-only one. Floors sit a little below;
+# the served ones are above what the search served before measured (0.723, 0.890).
 PHOTO_RAW_FLOOR = 0.62
-PHOTO_SERVED_FLOOR = 0.70
-PHOTO_SERVED_HIT_FLOOR = 0.85
+PHOTO_SERVED_FLOOR = 0.74
+PHOTO_SERVED_HIT_FLOOR = 0.90
+PHOTO_CLASSIFIER_ACCURACY_FLOOR = 0.78
 
 
 @pytest.fixture(scope="module")
@@ -150,16 +159,20 @@ def shopper_photos(sample, tmp_path_factory):
     return folder
 
 
-def test_photo_search_on_held_out_shopper_photos(sample_catalogue, shopper_photos, exact_scans):
+def test_photo_search_on_held_out_shopper_photos(sample_catalogue, sample_media, shopper_photos, exact_scans, settings):
     """The served search beats raw similarity on photos of products not in the shop, and its
-    runner-up kinds raise hit@5 over the search served before (garment crop and fused kinds) and
-    over betting on the likeliest kinds. Exact scans: the rankings compared are the logic's, not
-    the approximate index's."""
+    classifier trained across domains (issue 12, third round) beats the search served before (the
+    same steps with the classifier trained on the catalogue alone) and betting on the likeliest
+    kinds. Exact scans: the rankings compared are the logic's, not the approximate index's."""
+    from evaluation.common import SERVED_BEFORE
     from evaluation.photo_search import label_map_read, photo_queries_read, photo_search_evaluate
     from recommendations.classifier import category_classifier_train
     from recommendations.photo import PHOTO_SEARCH, PhotoSteps
 
-    assert category_classifier_train(force=True) is not None
+    settings.MEDIA_ROOT = sample_media  # the augmented recipe reads the catalogue's photos
+    assert category_classifier_train(force=True, recipe="catalogue") is not None
+    trained = category_classifier_train(force=True)
+    assert trained.metrics["views"] > 0 and trained.metrics["views_unreadable_products"] == 0
     result = photo_search_evaluate(
         directory=shopper_photos,
         queries=photo_queries_read(shopper_photos / "labels.csv"),
@@ -168,7 +181,7 @@ def test_photo_search_on_held_out_shopper_photos(sample_catalogue, shopper_photo
         variants=[
             ("raw", PhotoSteps()),
             ("served", PHOTO_SEARCH),
-            ("served before", PhotoSteps(views="crop", kinds="fused")),
+            ("served before", SERVED_BEFORE),
             ("top kinds only", PhotoSteps(kinds="top")),
         ],
     )
@@ -182,12 +195,18 @@ def test_photo_search_on_held_out_shopper_photos(sample_catalogue, shopper_photo
         ("hit@5", (raw_hit, served_hit, before_hit, top_hit)),
     ):
         print(f"shopper photos {name} (raw, served, before, top kinds): {', '.join(f'{v:.3f}' for v in values)}")
+    accuracy = result["classifier_accuracy"]
+    print(f"classifier accuracy on shopper photos: {accuracy}")
     assert raw >= PHOTO_RAW_FLOOR
     assert served >= PHOTO_SERVED_FLOOR
     assert served_hit >= PHOTO_SERVED_HIT_FLOOR
     assert served >= raw
-    # Issue 12: a wrong first guess must not exclude every right answer.
-    assert served_hit > before_hit
+    # Issue 12, third round: the classifier trained across domains guesses the kind more often...
+    assert accuracy["augmented"]["accuracy"] >= PHOTO_CLASSIFIER_ACCURACY_FLOOR
+    assert accuracy["augmented"]["accuracy"] > accuracy["catalogue"]["accuracy"]
+    # ...and the same steps gain on both measures with it.
+    assert served > before and served_hit > before_hit
+    # A wrong first guess must not exclude every right answer.
     assert served_hit > top_hit
     # Every query without a match in the served top 5 is listed with its reason.
     assert len(result["failed"]) == round((1 - served_hit) * PHOTO_QUERIES)

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from recommendations.classifier import category_classifier_train
+from recommendations.classifier import RECIPES, SERVED_RECIPE, category_classifier_train
 
 
 class Command(BaseCommand):
@@ -15,6 +15,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--force", action="store_true", help="retrain even if the catalogue is unchanged")
         parser.add_argument(
+            "--recipe",
+            choices=sorted(RECIPES),
+            default=SERVED_RECIPE,
+            help=f"augmented: the catalogue and augmented views of its photos (served); catalogue: the "
+            f"catalogue's vectors alone, for comparison in the evaluation (default {SERVED_RECIPE})",
+        )
+        parser.add_argument(
             "--skip-if-untrainable",
             action="store_true",
             help="a catalogue with too few article types is not an error (search by photo then searches everything)",
@@ -22,7 +29,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         try:
-            classifier = category_classifier_train(force=options["force"])
+            classifier = category_classifier_train(force=options["force"], recipe=options["recipe"])
         except ValueError as exc:
             if options["skip_if_untrainable"]:
                 self.stdout.write(f"No classifier trained: {exc}; search by photo searches the whole catalogue.")
