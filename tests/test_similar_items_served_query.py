@@ -49,7 +49,12 @@ def test_the_lists_equal_those_of_the_vector_sent_through_python(products, exact
 
 
 def test_the_served_statement_uses_the_hnsw_index(products):
+    # 60 rows: left to its statistics the planner may rightly sort them instead (it did, in one run
+    # without ../shared, after the table had been analysed at 2 rows). With scans that need a sort
+    # of their own disabled, what remains is whether the statement can be served by the index.
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
     plan = product_similar_plan(product=products[0], k=5)
     assert "Index Scan using embedding_lite0_hnsw" in plan and "InitPlan" in plan, plan
