@@ -12,11 +12,14 @@ survives it).
 
 from __future__ import annotations
 
+import atexit
 import functools
 import logging
 import re
+import threading
+import time
 from collections.abc import Mapping, MutableMapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -111,23 +114,57 @@ def _insert_sql(count: int) -> str:
     )
 
 
+# Per process: list impressions counted but not yet written, (day, list) -> [lists, items]. Every
+# product page counts the same few rows of the day, so writing each page's counts at once makes
+# concurrent pages queue on those rows' locks; they are written at most every
+# LIST_IMPRESSIONS_FLUSH_SECONDS instead (0: at once), and when the process exits.
+_pending_impressions: dict[tuple[date, str], list[int]] = {}
+_pending_lock = threading.Lock()
+_pending_since: float | None = None
+
+
 def list_impressions_record(*, request: HttpRequest, shown: Mapping[str, int]) -> int:
     """Count the lists a page showed: `shown` maps a list's name (its cards' `ref`) to how many
-    cards it showed; empty lists are left out. Returns how many lists were counted (0 when off,
-    for bots, or on a database error, which is logged and never breaks the page).
+    cards it showed; empty lists are left out. Returns how many lists were counted (0 when off or
+    for bots). A database error is logged, never breaks the page, and keeps the counts for the
+    next write.
 
-    One upsert statement per page into the day's counters (ListImpression), not a row per card:
-    a page view costs one statement whatever it shows.
+    The counts go into the day's counters (ListImpression), one upsert statement for all of them,
+    at most every LIST_IMPRESSIONS_FLUSH_SECONDS per process.
     """
+    global _pending_since
     if not logging_enabled() or is_bot(request.META.get("HTTP_USER_AGENT", "")):
         return 0
-    # Sorted, so concurrent pages lock the counter rows in one order (no deadlocks).
-    rows = sorted((surface, count) for surface, count in shown.items() if count > 0)
-    if not rows:
+    counted = [(surface, count) for surface, count in shown.items() if count > 0]
+    if not counted:
         return 0
     day = timezone.localdate()
-    params = [value for surface, count in rows for value in (day, surface, count)]
-    values = ", ".join(["(%s::date, %s::varchar, 1::bigint, %s::bigint)"] * len(rows))
+    with _pending_lock:
+        for surface, count in counted:
+            totals = _pending_impressions.setdefault((day, surface), [0, 0])
+            totals[0] += 1
+            totals[1] += count
+        now = time.monotonic()
+        if _pending_since is None:
+            _pending_since = now
+        if now - _pending_since < settings.LIST_IMPRESSIONS_FLUSH_SECONDS:
+            return len(counted)
+    list_impressions_flush()
+    return len(counted)
+
+
+def list_impressions_flush() -> int:
+    """Write this process's pending list impressions; returns how many counters were written."""
+    global _pending_since
+    with _pending_lock:
+        rows = sorted((day, surface, lists, items) for (day, surface), (lists, items) in _pending_impressions.items())
+        _pending_impressions.clear()
+        _pending_since = None
+    if not rows:
+        return 0
+    # Sorted, so concurrent writers lock the counter rows in one order (no deadlocks).
+    params = [value for row in rows for value in row]
+    values = ", ".join(["(%s::date, %s::varchar, %s::bigint, %s::bigint)"] * len(rows))
     table = connection.ops.quote_name(ListImpression._meta.db_table)
     upsert = (
         f"INSERT INTO {table} (day, surface, lists, items) "
@@ -148,9 +185,24 @@ def list_impressions_record(*, request: HttpRequest, shown: Mapping[str, int]) -
                     params,
                 )
     except DatabaseError:
-        logger.exception("Could not count the impressions of %s", ", ".join(surface for surface, _ in rows))
+        logger.exception("Could not count the impressions of %s", ", ".join(sorted({row[1] for row in rows})))
+        with _pending_lock:  # kept for the next write
+            for day, surface, lists, items in rows:
+                totals = _pending_impressions.setdefault((day, surface), [0, 0])
+                totals[0] += lists
+                totals[1] += items
         return 0
     return len(rows)
+
+
+def _list_impressions_flush_at_exit() -> None:
+    try:
+        list_impressions_flush()
+    except Exception:  # the process is ending: nothing left to tell
+        logger.exception("Could not write the pending list impressions at exit")
+
+
+atexit.register(_list_impressions_flush_at_exit)
 
 
 def session_shopper_key(session: MutableMapping) -> str:

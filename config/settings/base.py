@@ -299,6 +299,10 @@ DEMO_SHOPPERS = env.int("DEMO_SHOPPERS", default=400)
 EVENT_LOG_ENABLED = env.bool("EVENT_LOG_ENABLED", default=True)
 # Events the shop logged are deleted after this many days by a daily purge (0 keeps them).
 EVENT_LOG_RETENTION_DAYS = env.int("EVENT_LOG_RETENTION_DAYS", default=365)
+# Each web process writes the list impressions it counted at most this often (and when it exits):
+# every product page counts the same rows of the day, and writing them per page makes concurrent
+# pages wait on those rows' locks. 0 writes each page's counts at once.
+LIST_IMPRESSIONS_FLUSH_SECONDS = env.float("LIST_IMPRESSIONS_FLUSH_SECONDS", default=10.0)
 CELERY_TASK_ROUTES["events.tasks.*"] = {"queue": "celery"}
 CELERY_BEAT_SCHEDULE["interactions-purge"] = {
     "task": "events.tasks.interactions_purge_task",

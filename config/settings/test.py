@@ -22,6 +22,9 @@ CATEGORY_MENU_CACHE_SECONDS = 0
 SIMILAR_ITEMS_CACHE_SECONDS = 0
 # The test process imports config.wsgi (the API schema test): only test_web_start turns this on.
 PHOTO_SEARCH_WARM = env.bool("PHOTO_SEARCH_WARM", default=False)
+# The tests read the impression counters right after the pages (tests/test_list_impressions_buffer.py
+# covers the buffered writes).
+LIST_IMPRESSIONS_FLUSH_SECONDS = env.float("LIST_IMPRESSIONS_FLUSH_SECONDS", default=0.0)
 RECOMMENDED_POPULAR_CACHE_SECONDS = 0
 # The browser tests load product images from the live server.
 SERVE_MEDIA = True
